@@ -1,0 +1,36 @@
+"""FilterSets shared by the HTML lead list and the API."""
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from leads.models import Campaign, Channel, Lead, Source, Stage
+
+
+class LeadFilter(django_filters.FilterSet):
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
+    source = django_filters.ModelMultipleChoiceFilter(queryset=Source.objects.all())
+    campaign = django_filters.ModelMultipleChoiceFilter(queryset=Campaign.objects.all())
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    unassigned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
+    tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
+    q = django_filters.CharFilter(method="search", label="Search name, email or company")
+
+    class Meta:
+        model = Lead
+        fields = ["stage", "channel", "source", "campaign", "owner"]
+
+    def search(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
+        value = value.strip()
+        if not value:
+            return queryset
+        if "@" in value:
+            return queryset.filter(email_normalized__startswith=value.lower())
+        condition = Q(company_name__icontains=value) | Q(email_normalized__icontains=value.lower())
+        for word in value.split()[:3]:
+            condition |= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        return queryset.filter(condition)

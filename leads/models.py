@@ -1,0 +1,320 @@
+"""Leads, where they came from, and everything that happens to them. Data and constraints only."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from core.models import BaseModel
+
+
+class Channel(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    PAID_ADS = "paid_ads", "Paid ads"
+    ORGANIC = "organic", "Organic search"
+    EMAIL = "email", "Email"
+    SOCIAL = "social", "Social"
+    EVENT = "event", "Event"
+    REFERRAL = "referral", "Referral"
+    PARTNER = "partner", "Partner"
+    THIRD_PARTY = "third_party", "Third party"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    CHAT = "chat", "Chat"
+    OTHER = "other", "Other"
+
+
+class Stage(models.TextChoices):
+    NEW = "new", "New"
+    WORKING = "working", "Working"
+    MQL = "mql", "MQL"
+    SQL = "sql", "SQL"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    RECYCLED = "recycled", "Recycled"
+
+
+class CompanySize(models.TextChoices):
+    S1_10 = "1-10", "1-10"
+    S11_50 = "11-50", "11-50"
+    S51_200 = "51-200", "51-200"
+    S201_1000 = "201-1000", "201-1000"
+    S1001_5000 = "1001-5000", "1001-5000"
+    S5000_PLUS = "5000+", "5000+"
+
+
+class Source(BaseModel):
+    """Where leads come from (a form, a list vendor, an event); API keys belong to a source."""
+
+    name = models.CharField(max_length=120, unique=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.WEB_FORM)
+    cost_per_month = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    is_active = models.BooleanField(default=True)
+    # Remembered CSV column mapping for imports from this source.
+    import_mapping = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(BaseModel):
+    name = models.CharField(max_length=160)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns")
+    utm_campaign = models.CharField(max_length=160, blank=True, db_index=True)
+    budget = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["name"], name="campaign_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(BaseModel):
+    """A key for external forms and systems. Only a hash of the secret is stored."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=120, blank=True)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.source})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Account(BaseModel):
+    """A company, matched by its web domain, so its leads can be grouped and routed together."""
+
+    name = models.CharField(max_length=200, blank=True)
+    domain = models.CharField(max_length=253, unique=True)
+    industry = models.CharField(max_length=120, blank=True)
+    company_size = models.CharField(max_length=12, choices=CompanySize.choices, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+    )
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.name or self.domain
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(BaseModel):
+    # Identity. `email`/`phone` are kept as given; the normalised forms identify the person.
+    email = models.CharField(max_length=254, blank=True)
+    email_normalized = models.CharField(max_length=254, blank=True, editable=False)
+    phone = models.CharField(max_length=40, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True, editable=False)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=150, blank=True)
+    company_name = models.CharField(max_length=200, blank=True)
+    company_domain = models.CharField(max_length=253, blank=True, db_index=True)
+    industry = models.CharField(max_length=120, blank=True)
+    company_size = models.CharField(max_length=12, choices=CompanySize.choices, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="leads")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+
+    # Attribution. The first touch is what the lead is credited to (source, campaign, channel);
+    # the last touch is updated by every later submission of the same person.
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.WEB_FORM)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    first_touch = models.JSONField(default=dict, blank=True)
+    last_channel = models.CharField(max_length=20, choices=Channel.choices, blank=True)
+    last_source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="last_touch_leads"
+    )
+    last_campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="last_touch_leads"
+    )
+    last_touch = models.JSONField(default=dict, blank=True)
+    last_touch_at = models.DateTimeField(null=True, blank=True)
+
+    # Lifecycle and ownership.
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_contacted_at = models.DateTimeField(null=True, blank=True)
+    score = models.IntegerField(default=0)
+
+    # Consent to marketing email, and how it was given.
+    marketing_consent = models.BooleanField(default=False)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_method = models.CharField(max_length=120, blank=True)
+
+    # Set by the enrichment task; NULL means "still to enrich" (the sweep finds these through an index).
+    enriched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("view_all_leads", "Can see every lead, not only their own"),
+            ("change_lead_stage", "Can move a lead through the lifecycle"),
+            ("reassign_lead", "Can reassign leads to another owner"),
+            ("export_leads", "Can export leads"),
+            ("import_leads", "Can import leads from CSV"),
+        ]
+        constraints = [
+            # One lead per person: the database, not the application, guarantees it.
+            models.UniqueConstraint(
+                fields=["email_normalized"], condition=~Q(email_normalized=""), name="lead_unique_email"
+            ),
+            models.UniqueConstraint(fields=["phone_e164"], condition=~Q(phone_e164=""), name="lead_unique_phone"),
+            models.CheckConstraint(condition=Q(stage__in=Stage.values), name="lead_stage_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["stage", "-created_at"], name="lead_stage_created"),
+            models.Index(fields=["source", "-created_at"], name="lead_source_created"),
+            models.Index(fields=["campaign", "-created_at"], name="lead_campaign_created"),
+            models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+            models.Index(fields=["channel", "-created_at"], name="lead_channel_created"),
+            models.Index(fields=["-score"], name="lead_score"),
+            models.Index(fields=["created_at"], condition=Q(enriched_at__isnull=True), name="lead_unenriched"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.email or self.phone or f"Lead {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class StageChange(models.Model):
+    """One row per lifecycle move, so conversion and velocity can be measured."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        indexes = [
+            models.Index(fields=["lead", "changed_at"], name="stagechange_lead_at"),
+            models.Index(fields=["to_stage", "changed_at"], name="stagechange_to_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_stage or '∅'} → {self.to_stage}"
+
+
+class ActivityKind(models.TextChoices):
+    FORM_SUBMITTED = "form_submitted", "Form submitted"
+    IMPORTED = "imported", "Imported"
+    PAGE_VIEW = "page_view", "Page view"
+    EMAIL_SENT = "email_sent", "Email sent"
+    EMAIL_OPENED = "email_opened", "Email opened"
+    EMAIL_CLICKED = "email_clicked", "Email clicked"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    MESSAGE = "message", "Message"
+    NOTE = "note", "Note"
+    ASSIGNED = "assigned", "Assigned"
+    CLAIMED = "claimed", "Claimed"
+    STAGE_CHANGED = "stage_changed", "Stage changed"
+    MERGED = "merged", "Merged"
+    ENRICHED = "enriched", "Enriched"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+# Activities a person logs when they reach out: these count as a first touch (SLA clock).
+CONTACT_KINDS = frozenset({ActivityKind.CALL, ActivityKind.EMAIL_SENT, ActivityKind.MEETING, ActivityKind.MESSAGE})
+
+
+class Activity(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=20, choices=ActivityKind.choices)
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at"], name="activity_lead_at"),
+            models.Index(fields=["kind", "occurred_at"], name="activity_kind_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on lead {self.lead_id}"
+
+
+class IntakeOutcome(models.TextChoices):
+    CREATED = "created", "Created a lead"
+    MERGED = "merged", "Matched an existing lead"
+
+
+class IntakeSubmission(models.Model):
+    """The intake log: every accepted submission's raw payload, so nothing is lost and any can be replayed."""
+
+    received_at = models.DateTimeField(db_index=True)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField()
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions")
+    outcome = models.CharField(max_length=10, choices=IntakeOutcome.choices)
+    # Idempotency: who sent it ("key:12", "user:3") and their key; the first response is replayed.
+    idempotency_scope = models.CharField(max_length=40, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="intake_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Submission {self.pk} ({self.outcome})"

@@ -1,0 +1,643 @@
+"""Writes of the leads app. One code path each for intake, stage changes, activities and merges:
+the API, the HTML views, admin and CSV import all call these."""
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.enqueue import enqueue_on_commit
+from core.exceptions import ApplicationError, NotFound
+from leads.enrichment import enrichment_provider
+from leads.locks import leads_for_delete, leads_for_update
+from leads.models import (
+    CONTACT_KINDS,
+    Account,
+    Activity,
+    ActivityKind,
+    ApiKey,
+    Campaign,
+    Channel,
+    IntakeOutcome,
+    IntakeSubmission,
+    Lead,
+    Source,
+    Stage,
+    StageChange,
+    Tag,
+)
+from leads.normalization import PhoneError, email_normalize, phone_to_e164
+from leads.selectors import api_key_hash, intake_submission_get_by_idempotency_key, lead_find_match
+
+
+class InvalidLeadData(ApplicationError):
+    code = "invalid_lead"
+
+
+class InvalidStageTransition(ApplicationError):
+    code = "invalid_transition"
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+# The lifecycle: which moves make sense. Anything else is refused.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Stage.NEW: frozenset({Stage.WORKING, Stage.MQL, Stage.SQL, Stage.DISQUALIFIED}),
+    Stage.WORKING: frozenset({Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.DISQUALIFIED, Stage.RECYCLED}),
+    Stage.MQL: frozenset({Stage.WORKING, Stage.SQL, Stage.DISQUALIFIED, Stage.RECYCLED}),
+    Stage.SQL: frozenset({Stage.WORKING, Stage.OPPORTUNITY, Stage.LOST, Stage.DISQUALIFIED, Stage.RECYCLED}),
+    Stage.OPPORTUNITY: frozenset({Stage.WON, Stage.LOST}),
+    Stage.WON: frozenset(),
+    Stage.LOST: frozenset({Stage.RECYCLED}),
+    Stage.DISQUALIFIED: frozenset({Stage.RECYCLED}),
+    Stage.RECYCLED: frozenset({Stage.WORKING, Stage.MQL, Stage.SQL, Stage.DISQUALIFIED}),
+}
+
+# Identity fields a later submission may fill when the lead has them blank (never overwrites).
+_FILLABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "title",
+    "company_name",
+    "company_domain",
+    "industry",
+    "company_size",
+    "country",
+    "region",
+    "postal_code",
+)
+_TOUCH_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page")
+
+
+@dataclass
+class LeadData:
+    """What one submission says about a person, already type-checked by the caller."""
+
+    email: str = ""
+    phone: str = ""
+    phone_e164: str = ""  # set when the caller has already parsed `phone`
+    first_name: str = ""
+    last_name: str = ""
+    title: str = ""
+    company_name: str = ""
+    company_domain: str = ""
+    industry: str = ""
+    company_size: str = ""
+    country: str = ""
+    region: str = ""
+    postal_code: str = ""
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    channel: str = ""
+    campaign: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_term: str = ""
+    utm_content: str = ""
+    referrer: str = ""
+    landing_page: str = ""
+    stage: str = ""
+    message: str = ""
+    marketing_consent: bool | None = None
+    consent_method: str = ""
+    occurred_at: datetime | None = None  # when the touch happened (imports); default now
+
+
+@dataclass
+class IntakeContext:
+    """Who sent a submission and how; kept in the intake log with the raw payload."""
+
+    raw_payload: dict[str, Any]
+    source: Source | None = None
+    api_key: ApiKey | None = None
+    submitted_by: AbstractBaseUser | None = None
+    remote_addr: str | None = None
+    idempotency_key: str = ""
+    activity_kind: str = ActivityKind.FORM_SUBMITTED
+
+    @property
+    def idempotency_scope(self) -> str:
+        if self.api_key is not None:
+            return f"key:{self.api_key.pk}"
+        if self.submitted_by is not None:
+            return f"user:{self.submitted_by.pk}"
+        return ""
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.raw_payload, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class CaptureResult:
+    lead: Lead
+    created: bool
+    submission: IntakeSubmission
+    replayed: bool = False
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+def lead_capture(*, data: LeadData, context: IntakeContext) -> CaptureResult:
+    """Store a submission: create the person's lead, or add to the lead they already have.
+
+    Exactly one lead per person even under concurrent submissions (unique constraints on the
+    normalised email and phone); a retried request with the same Idempotency-Key changes nothing.
+    """
+    if context.idempotency_key:
+        prior = intake_submission_get_by_idempotency_key(scope=context.idempotency_scope, key=context.idempotency_key)
+        if prior is not None:
+            return _capture_replay(prior=prior, context=context)
+    try:
+        return _lead_capture_atomic(data=data, context=context)
+    except IntegrityError:
+        # Only the intake log insert can get here: a concurrent request with the same key won.
+        if context.idempotency_key:
+            prior = intake_submission_get_by_idempotency_key(
+                scope=context.idempotency_scope, key=context.idempotency_key
+            )
+            if prior is not None:
+                return _capture_replay(prior=prior, context=context)
+        raise
+
+
+def _capture_replay(*, prior: IntakeSubmission, context: IntakeContext) -> CaptureResult:
+    if prior.request_fingerprint != context.fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used for a different request body.", field="idempotency_key"
+        )
+    lead = Lead.objects.select_related("owner", "source", "campaign").get(pk=prior.lead_id)
+    return CaptureResult(lead=lead, created=prior.outcome == IntakeOutcome.CREATED, submission=prior, replayed=True)
+
+
+def lead_data_normalize(*, data: LeadData) -> LeadData:
+    """Canonical identity values; raises InvalidLeadData with the field at fault."""
+    data.email = data.email.strip()
+    if data.phone and not data.phone_e164:
+        try:
+            data.phone_e164 = phone_to_e164(data.phone, region=data.country)
+        except PhoneError as exc:
+            raise InvalidLeadData(str(exc), field="phone") from exc
+    if not data.email and not data.phone_e164:
+        raise InvalidLeadData("Provide an email address or a phone number.", field="email")
+    data.country = data.country.strip().upper()
+    data.company_domain = data.company_domain.strip().lower()
+    return data
+
+
+@transaction.atomic(durable=True)
+def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureResult:
+    data = lead_data_normalize(data=data)
+    now = timezone.now()
+    occurred_at = data.occurred_at or now
+    email_normalized = email_normalize(data.email) if data.email else ""
+    source = context.source
+    campaign = _campaign_for(name=data.campaign, utm_campaign=data.utm_campaign, source=source)
+    channel = data.channel or (source.channel if source else Channel.API)
+    touch = {name: getattr(data, name) for name in _TOUCH_FIELDS if getattr(data, name)}
+    touch.update(at=occurred_at.isoformat(), channel=channel, source=source.name if source else "")
+    if campaign:
+        touch["campaign"] = campaign.name
+
+    lead = lead_find_match(email_normalized=email_normalized, phone_e164=data.phone_e164)
+    created = False
+    if lead is None:
+        try:
+            with transaction.atomic():
+                lead = _lead_insert(
+                    data=data,
+                    email_normalized=email_normalized,
+                    source=source,
+                    campaign=campaign,
+                    channel=channel,
+                    touch=touch,
+                    occurred_at=occurred_at,
+                )
+            created = True
+        except IntegrityError:
+            # A concurrent request created this person first (we waited on its unique index entry).
+            lead = lead_find_match(email_normalized=email_normalized, phone_e164=data.phone_e164)
+            if lead is None:
+                raise
+    if not created:
+        lead = _lead_add_touch(
+            lead_id=lead.pk,
+            data=data,
+            source=source,
+            campaign=campaign,
+            channel=channel,
+            touch=touch,
+            occurred_at=occurred_at,
+        )
+    if data.tags:
+        _lead_add_tags(lead=lead, names=data.tags)
+
+    activity_payload: dict[str, Any] = {"channel": channel, **touch}
+    if data.message:
+        activity_payload["message"] = data.message
+    submission = IntakeSubmission.objects.create(
+        received_at=now,
+        source=source,
+        api_key=context.api_key,
+        submitted_by=context.submitted_by,
+        payload=context.raw_payload,
+        remote_addr=context.remote_addr,
+        lead=lead,
+        outcome=IntakeOutcome.CREATED if created else IntakeOutcome.MERGED,
+        idempotency_scope=context.idempotency_scope if context.idempotency_key else "",
+        idempotency_key=context.idempotency_key,
+        request_fingerprint=context.fingerprint if context.idempotency_key else "",
+        response_status=201 if created else 200,
+    )
+    activity_payload["submission_id"] = submission.pk
+    Activity.objects.create(
+        lead=lead,
+        kind=context.activity_kind,
+        occurred_at=occurred_at,
+        actor=context.submitted_by,
+        payload=activity_payload,
+    )
+    if created:
+        StageChange.objects.create(
+            lead=lead,
+            from_stage="",
+            to_stage=lead.stage,
+            changed_at=occurred_at,
+            changed_by=context.submitted_by,
+            reason="captured",
+        )
+        from leads.tasks import lead_enrich_task
+
+        enqueue_on_commit(lead_enrich_task, lead_id=lead.pk)
+    return CaptureResult(lead=lead, created=created, submission=submission)
+
+
+def _campaign_for(*, name: str, utm_campaign: str, source: Source | None) -> Campaign | None:
+    """The named campaign, else the one tagged with this utm_campaign; unknown names are created
+    so attribution is never lost (ops can merge or rename them later)."""
+    if name:
+        campaign = Campaign.objects.filter(name=name).first()
+        if campaign is None:
+            campaign, _ = Campaign.objects.get_or_create(
+                name=name, defaults={"source": source, "utm_campaign": utm_campaign}
+            )
+        return campaign
+    if utm_campaign:
+        campaign = Campaign.objects.filter(utm_campaign=utm_campaign).order_by("pk").first()
+        if campaign is None:
+            campaign, _ = Campaign.objects.get_or_create(
+                name=utm_campaign, defaults={"source": source, "utm_campaign": utm_campaign}
+            )
+        return campaign
+    return None
+
+
+def _lead_insert(
+    *,
+    data: LeadData,
+    email_normalized: str,
+    source: Source | None,
+    campaign: Campaign | None,
+    channel: str,
+    touch: dict,
+    occurred_at: datetime,
+) -> Lead:
+    consent = bool(data.marketing_consent)
+    return Lead.objects.create(
+        email=data.email,
+        email_normalized=email_normalized,
+        phone=data.phone,
+        phone_e164=data.phone_e164,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        title=data.title,
+        company_name=data.company_name,
+        company_domain=data.company_domain,
+        industry=data.industry,
+        company_size=data.company_size,
+        country=data.country,
+        region=data.region,
+        postal_code=data.postal_code,
+        custom_fields=data.custom_fields,
+        channel=channel,
+        source=source,
+        campaign=campaign,
+        first_touch=touch,
+        last_channel=channel,
+        last_source=source,
+        last_campaign=campaign,
+        last_touch=touch,
+        last_touch_at=occurred_at,
+        stage=data.stage or Stage.NEW,
+        stage_changed_at=occurred_at,
+        marketing_consent=consent,
+        consent_at=occurred_at if consent else None,
+        consent_method=(data.consent_method or "intake form") if consent else "",
+        created_at=occurred_at,
+    )
+
+
+def _lead_add_touch(
+    *,
+    lead_id: int,
+    data: LeadData,
+    source: Source | None,
+    campaign: Campaign | None,
+    channel: str,
+    touch: dict,
+    occurred_at: datetime,
+) -> Lead:
+    """A returning person: update last-touch attribution and fill what the lead did not know."""
+    lead = leads_for_update(lead_ids=[lead_id]).select_related("owner", "source", "campaign").get()
+    changed = ["last_channel", "last_source", "last_campaign", "last_touch", "last_touch_at", "updated_at"]
+    if lead.last_touch_at is None or occurred_at >= lead.last_touch_at:
+        lead.last_channel, lead.last_source, lead.last_campaign = channel, source, campaign
+        lead.last_touch, lead.last_touch_at = touch, occurred_at
+    for name in _FILLABLE_FIELDS:
+        value = getattr(data, name)
+        if value and not getattr(lead, name):
+            setattr(lead, name, value)
+            changed.append(name)
+    if data.custom_fields:
+        lead.custom_fields = {**lead.custom_fields, **data.custom_fields}
+        changed.append("custom_fields")
+    if data.marketing_consent and not lead.marketing_consent:
+        lead.marketing_consent, lead.consent_at = True, occurred_at
+        lead.consent_method = data.consent_method or "intake form"
+        changed += ["marketing_consent", "consent_at", "consent_method"]
+    lead.save(update_fields=changed)
+    # The other contact detail is added only if no other lead holds it already.
+    contact_updates: dict[str, str] = {}
+    if data.email and not lead.email_normalized:
+        contact_updates = {"email": data.email, "email_normalized": email_normalize(data.email)}
+    elif data.phone_e164 and not lead.phone_e164:
+        contact_updates = {"phone": data.phone, "phone_e164": data.phone_e164}
+    if contact_updates:
+        try:
+            with transaction.atomic():
+                Lead.objects.filter(pk=lead.pk).update(**contact_updates)
+            for name, value in contact_updates.items():
+                setattr(lead, name, value)
+        except IntegrityError:
+            pass
+    return lead
+
+
+def _lead_add_tags(*, lead: Lead, names: list[str]) -> None:
+    names = sorted({name.strip() for name in names if name.strip()})
+    if not names:
+        return
+    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
+    lead.tags.add(*Tag.objects.filter(name__in=names))
+
+
+def intake_submission_record_response(*, submission: IntakeSubmission, status: int, body: dict) -> None:
+    """Keep the exact first response of an idempotent request, so a retry gets the same bytes."""
+    IntakeSubmission.objects.filter(pk=submission.pk, response_body__isnull=True).update(
+        response_status=status, response_body=body
+    )
+
+
+def intake_submission_replay(*, submission_id: int) -> CaptureResult:
+    """Run a logged submission through intake again (e.g. after fixing a mapping)."""
+    from leads.api.intake import lead_data_from_payload
+
+    submission = IntakeSubmission.objects.select_related("source", "api_key", "submitted_by").get(pk=submission_id)
+    data = lead_data_from_payload(payload=submission.payload, is_internal=submission.submitted_by_id is not None)
+    context = IntakeContext(
+        raw_payload=submission.payload,
+        source=submission.source,
+        api_key=submission.api_key,
+        submitted_by=submission.submitted_by,
+        remote_addr=submission.remote_addr,
+    )
+    return lead_capture(data=data, context=context)
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def lead_stage_change(
+    *,
+    lead_id: int,
+    to_stage: str,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> Lead:
+    if to_stage not in Stage.values:
+        raise InvalidStageTransition(f"Unknown stage “{to_stage}”.", field="to_stage")
+    lead = leads_for_update(lead_ids=[lead_id]).select_related("owner", "source", "campaign").first()
+    if lead is None:
+        raise NotFound("No lead with this id.")
+    if to_stage not in ALLOWED_TRANSITIONS[lead.stage]:
+        allowed = ", ".join(sorted(Stage(s).label for s in ALLOWED_TRANSITIONS[lead.stage])) or "none"
+        raise InvalidStageTransition(
+            f"A lead cannot move from {Stage(lead.stage).label} to {Stage(to_stage).label} (allowed: {allowed}).",
+            field="to_stage",
+        )
+    at = at or timezone.now()
+    from_stage = lead.stage
+    lead.stage, lead.stage_changed_at = to_stage, at
+    lead.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    StageChange.objects.create(
+        lead=lead, from_stage=from_stage, to_stage=to_stage, changed_at=at, changed_by=actor, reason=reason
+    )
+    Activity.objects.create(
+        lead=lead,
+        kind=ActivityKind.STAGE_CHANGED,
+        occurred_at=at,
+        actor=actor,
+        payload={"from": from_stage, "to": to_stage, "reason": reason},
+    )
+    return lead
+
+
+@transaction.atomic
+def activity_log(
+    *,
+    lead_id: int,
+    kind: str,
+    actor: AbstractBaseUser | None,
+    payload: dict | None = None,
+    occurred_at: datetime | None = None,
+) -> Activity:
+    """Record something that happened to a lead. A rep's first call/email/meeting/message is the
+    lead's first contact (it stops the response clock) and moves a new lead to working."""
+    if kind not in ActivityKind.values:
+        raise ApplicationError(f"Unknown activity kind “{kind}”.", field="kind")
+    occurred_at = occurred_at or timezone.now()
+    lead = Lead.objects.filter(pk=lead_id).only("id", "stage", "first_contacted_at").first()
+    if lead is None:
+        raise NotFound("No lead with this id.")
+    activity = Activity.objects.create(
+        lead=lead, kind=kind, occurred_at=occurred_at, actor=actor, payload=payload or {}
+    )
+    if kind in CONTACT_KINDS:
+        first_touch = Lead.objects.filter(pk=lead_id, first_contacted_at__isnull=True).update(
+            first_contacted_at=occurred_at
+        )
+        if first_touch and lead.stage == Stage.NEW:
+            lead_stage_change(
+                lead_id=lead_id, to_stage=Stage.WORKING, actor=actor, reason="first contact", at=occurred_at
+            )
+    return activity
+
+
+# --- merge -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def lead_merge(*, survivor_id: int, duplicate_ids: list[int], actor: AbstractBaseUser | None) -> Lead:
+    """Fold duplicates into one lead: their history moves over, blanks are filled, they are deleted."""
+    duplicate_ids = sorted(set(duplicate_ids) - {survivor_id})
+    if not duplicate_ids:
+        raise ApplicationError("Choose at least one other lead to merge.")
+    # Lock order: ascending pk across both sets.
+    all_ids = sorted([survivor_id, *duplicate_ids])
+    locked_for_update = {lead.pk: lead for lead in leads_for_update(lead_ids=[survivor_id])}
+    duplicates = list(leads_for_delete(lead_ids=duplicate_ids).prefetch_related("tags"))
+    if survivor_id not in locked_for_update or len(duplicates) != len(duplicate_ids):
+        raise NotFound(f"Some of the leads {all_ids} no longer exist.")
+    survivor = locked_for_update[survivor_id]
+
+    Activity.objects.filter(lead_id__in=duplicate_ids).update(lead=survivor)
+    StageChange.objects.filter(lead_id__in=duplicate_ids).update(lead=survivor)
+    IntakeSubmission.objects.filter(lead_id__in=duplicate_ids).update(lead=survivor)
+    tag_ids = {tag.pk for duplicate in duplicates for tag in duplicate.tags.all()}
+
+    contact_fallback: dict[str, str] = {}
+    for duplicate in duplicates:
+        for name in (*_FILLABLE_FIELDS, "owner_id", "account_id", "campaign_id"):
+            if not getattr(survivor, name) and getattr(duplicate, name):
+                setattr(survivor, name, getattr(duplicate, name))
+        survivor.custom_fields = {**duplicate.custom_fields, **survivor.custom_fields}
+        if not survivor.email_normalized and duplicate.email_normalized and "email" not in contact_fallback:
+            contact_fallback.update(email=duplicate.email, email_normalized=duplicate.email_normalized)
+        if not survivor.phone_e164 and duplicate.phone_e164 and "phone" not in contact_fallback:
+            contact_fallback.update(phone=duplicate.phone, phone_e164=duplicate.phone_e164)
+        if duplicate.first_contacted_at and (
+            not survivor.first_contacted_at or duplicate.first_contacted_at < survivor.first_contacted_at
+        ):
+            survivor.first_contacted_at = duplicate.first_contacted_at
+        if duplicate.created_at < survivor.created_at:
+            # The earliest capture is the true first touch.
+            survivor.created_at = duplicate.created_at
+            survivor.first_touch, survivor.source_id = duplicate.first_touch, duplicate.source_id
+            survivor.channel = duplicate.channel
+    summary = [{"id": d.pk, "email": d.email, "phone": d.phone_e164, "name": d.full_name} for d in duplicates]
+    Lead.objects.filter(pk__in=duplicate_ids).delete()
+    for name, value in contact_fallback.items():
+        setattr(survivor, name, value)
+    survivor.save()
+    if tag_ids:
+        survivor.tags.add(*tag_ids)
+    Activity.objects.create(
+        lead=survivor,
+        kind=ActivityKind.MERGED,
+        occurred_at=timezone.now(),
+        actor=actor,
+        payload={"merged": summary},
+    )
+    return survivor
+
+
+# --- enrichment --------------------------------------------------------------------------------
+
+
+def lead_enrich(*, lead_id: int) -> Lead | None:
+    """Fill blank firmographics from the enrichment provider and match the account by domain.
+    Idempotent: a lead already enriched is left alone, so a redelivered task is a no-op."""
+    lead = Lead.objects.filter(pk=lead_id, enriched_at__isnull=True).first()
+    if lead is None:
+        return None
+    provider = enrichment_provider()
+    result = provider.enrich(lead)  # may be an HTTP call: done before taking any lock
+    with transaction.atomic():
+        lead = leads_for_update(lead_ids=[lead_id]).filter(enriched_at__isnull=True).first()
+        if lead is None:
+            return None
+        found: dict[str, str] = {}
+        for name in ("company_domain", "company_name", "country", "industry", "company_size"):
+            value = getattr(result, name)
+            if value and not getattr(lead, name):
+                setattr(lead, name, value)
+                found[name] = value
+        if lead.company_domain and lead.account_id is None:
+            lead.account = account_match(domain=lead.company_domain, lead=lead)
+            found["account"] = lead.account.domain
+        lead.enriched_at = timezone.now()
+        lead.save(update_fields=[*[n for n in found if n != "account"], "account", "enriched_at", "updated_at"])
+        Activity.objects.create(
+            lead=lead,
+            kind=ActivityKind.ENRICHED,
+            occurred_at=lead.enriched_at,
+            payload={"provider": provider.name, "found": found, **result.extra},
+        )
+    return lead
+
+
+def account_match(*, domain: str, lead: Lead | None = None) -> Account:
+    defaults = {}
+    if lead is not None:
+        defaults = {"name": lead.company_name, "industry": lead.industry, "country": lead.country}
+    account, _ = Account.objects.get_or_create(domain=domain.lower(), defaults=defaults)
+    return account
+
+
+def lead_enrichment_sweep(*, batch_size: int = 200, min_age_seconds: int = 30) -> int:
+    """Enrich leads whose enrichment message never arrived (broker down at intake). Returns how
+    many it handled; the task re-runs itself while a full batch was found."""
+    cutoff = timezone.now() - timedelta(seconds=min_age_seconds)
+    lead_ids = list(
+        Lead.objects.filter(enriched_at__isnull=True, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for lead_id in lead_ids:
+        lead_enrich(lead_id=lead_id)
+    return len(lead_ids)
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+def api_key_create(*, source: Source, name: str = "") -> tuple[ApiKey, str]:
+    """A new key for a source. The raw key is returned once and never stored."""
+    prefix = secrets.token_hex(4)
+    raw_key = f"lo_{prefix}_{secrets.token_hex(24)}"
+    api_key = ApiKey.objects.create(source=source, name=name, prefix=prefix, key_hash=api_key_hash(raw_key))
+    return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db()
+    return api_key
+
+
+def api_key_mark_used(*, api_key: ApiKey) -> None:
+    # At most one write a minute per key: enough to spot unused keys, cheap on the hot path.
+    now = timezone.now()
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
+    ).update(last_used_at=now)
+
+
+def source_get_or_create(*, name: str) -> Source:
+    source, _ = Source.objects.get_or_create(name=name.strip())
+    return source

@@ -1,0 +1,1 @@
+"""Models of the nurture app (built in its own issue)."""

@@ -1,0 +1,1 @@
+"""Models of the qualification app (built in its own issue)."""
