@@ -4,23 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install lint format bench-intake clean
+.PHONY: run test install lint format clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $@
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip > var/install.log 2>&1
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]" >> var/install.log 2>&1 \
+		|| { tail -30 var/install.log; exit 1; }
+	@touch $@
 
 install: $(VENV)/.installed
 
-run: install
-	PORT=$(PORT) bash scripts/run.sh
+run:
+	@PORT=$(PORT) bash scripts/run.sh
 
-test: install
-	bash scripts/test.sh
+# The first line says which database and broker the suite runs on.
+test:
+	@bash scripts/test.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,9 +29,6 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-
-bench-intake: install
-	$(BIN)/python bench/intake.py
 
 clean:
 	rm -rf var/broker var/*.sqlite3 var/celerybeat-schedule*

@@ -282,6 +282,8 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         from leads.tasks import lead_enrich_task
 
         enqueue_on_commit(lead_enrich_task, lead_id=lead.pk)
+        # Routing hook: push assignment runs here, inside the intake transaction, so the 201
+        # response already carries the owner (routing.services.lead_route, issue 4).
     return CaptureResult(lead=lead, created=created, submission=submission)
 
 

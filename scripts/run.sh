@@ -2,6 +2,7 @@
 # `make run`: migrate, load demo data once, then web server + Celery worker + beat together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+make --no-print-directory -s install
 BIN=.venv/bin
 PORT=${PORT:-8000}
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.local}

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole suite: lint, migrations in sync, then pytest on the best backends available.
+# Extra arguments go to pytest (bash scripts/test.sh tests/leads -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.venv/bin
-exports=$($BIN/python scripts/backends.py)
+mkdir -p var
+exports=$(python3 scripts/backends.py)   # stdlib only: prints the backends line first
 eval "$exports"
+make --no-print-directory -s install
+BIN=.venv/bin
 export DJANGO_SETTINGS_MODULE=config.settings.test
 $BIN/ruff check --quiet .
 $BIN/python manage.py makemigrations --check --dry-run > /dev/null || {
