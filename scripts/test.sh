@@ -10,6 +10,6 @@ make --no-print-directory -s install
 BIN=.venv/bin
 export DJANGO_SETTINGS_MODULE=config.settings.test
 $BIN/ruff check --quiet .
-$BIN/python manage.py makemigrations --check --dry-run > /dev/null || {
+DATABASE_URL=sqlite://:memory: $BIN/python manage.py makemigrations --check --dry-run > /dev/null || {
   echo "make test: a model change has no migration (run manage.py makemigrations)"; exit 1; }
 exec $BIN/pytest "$@"
