@@ -1,8 +1,10 @@
 """Leads, where they came from, and everything that happens to them. Data and constraints only."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.models import BaseModel
 
@@ -125,6 +127,9 @@ class Tag(models.Model):
 
 
 class Lead(BaseModel):
+    # Not auto_now_add: historical imports keep the time the lead really came in.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
     # Identity. `email`/`phone` are kept as given; the normalised forms identify the person.
     email = models.CharField(max_length=254, blank=True)
     email_normalized = models.CharField(max_length=254, blank=True, editable=False)
@@ -267,7 +272,7 @@ class Activity(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    payload = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -295,7 +300,7 @@ class IntakeSubmission(models.Model):
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    payload = models.JSONField()
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions")
     outcome = models.CharField(max_length=10, choices=IntakeOutcome.choices)
@@ -304,7 +309,7 @@ class IntakeSubmission(models.Model):
     idempotency_key = models.CharField(max_length=255, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -1,0 +1,225 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from core.exceptions import ApplicationError
+from leads.models import Account, Activity, ActivityKind, IntakeSubmission, Lead, Stage, StageChange
+from leads.normalization import company_domain_from_email, email_normalize, phone_to_e164
+from leads.selectors import api_key_get_active
+from leads.services import (
+    ALLOWED_TRANSITIONS,
+    IntakeContext,
+    InvalidLeadData,
+    InvalidStageTransition,
+    LeadData,
+    api_key_create,
+    api_key_revoke,
+    intake_submission_replay,
+    lead_capture,
+    lead_enrich,
+    lead_enrichment_sweep,
+    lead_merge,
+    lead_stage_change,
+)
+from tests.leads.factories import ActivityFactory, LeadFactory, SourceFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def capture(**fields) -> Lead:
+    return lead_capture(data=LeadData(**fields), context=IntakeContext(raw_payload=fields)).lead
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("  Ada@Example.COM ", "ada@example.com"),
+        ("j.o.h.n+promo@gmail.com", "john@gmail.com"),
+        ("John@GoogleMail.com", "john@gmail.com"),
+        ("first.last+tag@company.example", "first.last+tag@company.example"),
+    ],
+)
+def test_email_normalization(raw, normalized):
+    assert email_normalize(raw) == normalized
+
+
+def test_phone_parsing_to_e164():
+    assert phone_to_e164("+49 30 901820") == "+4930901820"
+    assert phone_to_e164("(415) 555-2671", region="US") == "+14155552671"
+
+
+def test_free_mail_is_not_a_company_domain():
+    assert company_domain_from_email("ann@gmail.com") == ""
+    assert company_domain_from_email("ann@Initech.example") == "initech.example"
+
+
+def test_capture_without_email_or_phone_is_refused():
+    with pytest.raises(InvalidLeadData) as error:
+        capture(first_name="Nobody")
+    assert error.value.field == "email"
+    assert Lead.objects.count() == 0
+
+
+def test_capture_parses_phone_when_caller_did_not():
+    assert capture(phone="+33 1 42 68 53 00").phone_e164 == "+33142685300"
+
+
+def test_capture_with_a_bad_phone_names_the_field():
+    with pytest.raises(InvalidLeadData) as error:
+        capture(phone="12")
+    assert error.value.field == "phone"
+
+
+def test_historical_capture_keeps_the_time_it_happened():
+    # given
+    when = timezone.now() - timedelta(days=30)
+    # when
+    lead = capture(email="old@x.example", occurred_at=when)
+    # then
+    assert lead.created_at == when
+    assert StageChange.objects.get(lead=lead).changed_at == when
+
+
+def test_every_stage_has_a_transition_rule():
+    assert set(ALLOWED_TRANSITIONS) == set(Stage.values)
+    assert ALLOWED_TRANSITIONS[Stage.WON] == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("path", "ok"),
+    [
+        (["working", "mql", "sql", "opportunity", "won"], True),
+        (["working", "sql", "lost", "recycled", "mql"], True),
+        (["disqualified", "recycled", "working"], True),
+        (["won"], False),
+        (["opportunity"], False),
+        (["working", "mql", "sql", "opportunity", "won", "recycled"], False),
+    ],
+)
+def test_lifecycle_paths(path, ok):
+    # given
+    lead = LeadFactory(stage=Stage.NEW)
+    # when
+    try:
+        for stage in path:
+            lead_stage_change(lead_id=lead.pk, to_stage=stage, actor=None, reason="test")
+        moved = True
+    except InvalidStageTransition:
+        moved = False
+    # then
+    assert moved is ok
+    lead.refresh_from_db()
+    history = list(StageChange.objects.filter(lead=lead).values_list("to_stage", flat=True))
+    assert history[-1:] == [lead.stage] or (not history and lead.stage == Stage.NEW)
+
+
+def test_merge_moves_history_fills_blanks_and_deletes_duplicates():
+    # given
+    survivor = LeadFactory(title="", phone="", phone_e164="", company_name="")
+    duplicate = LeadFactory(
+        title="CTO", company_name="Initech", phone="+1 415 555 2671", phone_e164="+14155552671", email=""
+    )
+    type(duplicate).objects.filter(pk=duplicate.pk).update(email_normalized="")
+    duplicate.refresh_from_db()
+    duplicate.tags.add(TagFactory(name="vip"))
+    ActivityFactory(lead=duplicate)
+    IntakeSubmission.objects.create(
+        received_at=timezone.now(), lead=duplicate, payload={}, outcome="created", source=duplicate.source
+    )
+    # when
+    merged = lead_merge(survivor_id=survivor.pk, duplicate_ids=[duplicate.pk], actor=None)
+    # then
+    assert not Lead.objects.filter(pk=duplicate.pk).exists()
+    assert (merged.title, merged.company_name, merged.phone_e164) == ("CTO", "Initech", "+14155552671")
+    assert list(merged.tags.values_list("name", flat=True)) == ["vip"]
+    assert merged.activities.filter(kind=ActivityKind.NOTE).count() == 1
+    assert merged.activities.get(kind=ActivityKind.MERGED).payload["merged"][0]["id"] == duplicate.pk
+    assert IntakeSubmission.objects.get().lead == merged
+
+
+def test_merge_needs_another_lead():
+    lead = LeadFactory()
+    with pytest.raises(ApplicationError):
+        lead_merge(survivor_id=lead.pk, duplicate_ids=[lead.pk], actor=None)
+
+
+def test_enrichment_fills_domain_country_and_account_once():
+    # given
+    lead = capture(email="ceo@initech.example", phone="+49 30 901820")
+    # when
+    lead_enrich(lead_id=lead.pk)
+    again = lead_enrich(lead_id=lead.pk)  # a redelivered task
+    # then
+    lead.refresh_from_db()
+    assert again is None
+    assert (lead.company_domain, lead.country) == ("initech.example", "DE")
+    assert lead.account == Account.objects.get(domain="initech.example")
+    assert lead.enriched_at is not None
+    assert Activity.objects.filter(lead=lead, kind=ActivityKind.ENRICHED).count() == 1
+
+
+def test_enrichment_groups_colleagues_under_one_account_but_not_gmail_users():
+    # given
+    a, b = capture(email="a@initech.example"), capture(email="b@initech.example")
+    c = capture(email="c@gmail.com")
+    # when
+    for lead in (a, b, c):
+        lead_enrich(lead_id=lead.pk)
+    # then
+    a.refresh_from_db(), b.refresh_from_db(), c.refresh_from_db()
+    assert a.account_id == b.account_id is not None
+    assert c.account_id is None and c.company_domain == ""
+
+
+def test_enrichment_never_overwrites_what_the_lead_said():
+    lead = capture(email="x@initech.example", company_domain="initech.com", country="FR", phone="+49 30 901820")
+    lead_enrich(lead_id=lead.pk)
+    lead.refresh_from_db()
+    assert (lead.company_domain, lead.country) == ("initech.com", "FR")
+
+
+def test_enrichment_sweep_catches_up_on_leads_never_enriched():
+    # given: two leads whose task message was lost, one recent lead still in flight
+    stale = [capture(email=f"s{n}@corp{n}.example") for n in range(2)]
+    Lead.objects.filter(pk__in=[lead.pk for lead in stale]).update(created_at=timezone.now() - timedelta(minutes=5))
+    fresh = capture(email="fresh@corp.example")
+    # when
+    handled = lead_enrichment_sweep(batch_size=10)
+    # then
+    assert handled == 2
+    assert Lead.objects.filter(enriched_at__isnull=False).count() == 2
+    fresh.refresh_from_db()
+    assert fresh.enriched_at is None
+
+
+def test_capture_enqueues_enrichment_after_commit(django_capture_on_commit_callbacks):
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        capture(email="q@initech.example")
+    # then
+    assert len(callbacks) == 1
+
+
+def test_api_keys_are_stored_hashed_and_revocable():
+    # given
+    key, raw = api_key_create(source=SourceFactory(), name="pricing form")
+    # then
+    assert raw not in key.key_hash and key.prefix in raw
+    assert api_key_get_active(raw_key=raw) == key
+    assert api_key_get_active(raw_key=raw[:-1] + "x") is None
+    api_key_revoke(api_key=key)
+    assert api_key_get_active(raw_key=raw) is None
+
+
+def test_replaying_a_logged_submission_reaches_the_same_lead():
+    # given
+    lead = lead_capture(
+        data=LeadData(email="r@x.example"), context=IntakeContext(raw_payload={"email": "r@x.example"})
+    ).lead
+    submission = IntakeSubmission.objects.get()
+    # when
+    result = intake_submission_replay(submission_id=submission.pk)
+    # then
+    assert result.lead.pk == lead.pk and result.created is False
+    assert IntakeSubmission.objects.count() == 2
