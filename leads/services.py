@@ -635,6 +635,8 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 def api_key_mark_used(*, api_key: ApiKey) -> None:
     # At most one write a minute per key: enough to spot unused keys, cheap on the hot path.
     now = timezone.now()
+    if api_key.last_used_at and api_key.last_used_at > now - timedelta(minutes=1):
+        return
     ApiKey.objects.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
     ).update(last_used_at=now)

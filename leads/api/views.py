@@ -1,7 +1,9 @@
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +20,7 @@ from leads.api.intake import (
 from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
 from leads.api.throttling import IntakeIpThrottle, IntakeKeyThrottle
 from leads.filters import LeadFilter
-from leads.models import ActivityKind, ApiKey, Stage
+from leads.models import ActivityKind, ApiKey, Lead, Stage
 from leads.selectors import lead_get_for_user, lead_list_for_user, lead_timeline
 from leads.services import (
     IntakeContext,
@@ -75,10 +77,18 @@ class LeadPagination(CursorPagination):
     max_page_size = 500
 
 
-class LeadListCreateApi(APIView):
+class LeadListCreateApi(GenericAPIView):
     """`GET` lists the leads the user may see; `POST` captures a lead (external forms and users)."""
 
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication, TokenAuthentication]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = LeadFilter
+    pagination_class = LeadPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Lead.objects.none()
+        return lead_list_for_user(user=self.request.user)
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -90,18 +100,10 @@ class LeadListCreateApi(APIView):
             return [IntakeKeyThrottle(), IntakeIpThrottle()]
         return []
 
-    @extend_schema(
-        operation_id="leads_list",
-        parameters=[LeadFilter],
-        responses=LeadOutputSerializer(many=True),
-    )
+    @extend_schema(operation_id="leads_list", responses=LeadOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        leads = LeadFilter(request.query_params, queryset=lead_list_for_user(user=request.user), request=request)
-        if not leads.is_valid():
-            return Response(leads.errors, status=status.HTTP_400_BAD_REQUEST)
-        paginator = LeadPagination()
-        page = paginator.paginate_queryset(leads.qs, request, view=self)
-        return paginator.get_paginated_response(LeadOutputSerializer(page, many=True).data)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(LeadOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="leads_capture",
@@ -171,6 +173,7 @@ class LeadDetailApi(APIView):
 class LeadStageChangeApi(APIView):
     permission_classes = [IsInternalUser]
 
+    @extend_schema_serializer(component_name="LeadStageChangeInput")
     class InputSerializer(serializers.Serializer):
         to_stage = serializers.ChoiceField(choices=Stage.choices)
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
@@ -216,6 +219,7 @@ class LeadActivityListCreateApi(APIView):
 
     permission_classes = [IsInternalUser]
 
+    @extend_schema_serializer(component_name="LeadActivityInput")
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in LOGGABLE_ACTIVITY_KINDS])
         occurred_at = serializers.DateTimeField(required=False)

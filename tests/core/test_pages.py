@@ -1,0 +1,33 @@
+import pytest
+
+from tests.core.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_check(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_sign_in_and_out(client):
+    # given
+    UserFactory(username="ann")
+    # when
+    response = client.post("/login/", {"username": "ann", "password": "pw"})
+    # then
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    client.post("/logout/")
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_shows_the_form_again(client):
+    UserFactory(username="ann")
+    response = client.post("/login/", {"username": "ann", "password": "nope"})
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content
