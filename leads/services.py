@@ -284,6 +284,9 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         enqueue_on_commit(lead_enrich_task, lead_id=lead.pk)
         # Routing hook: push assignment runs here, inside the intake transaction, so the 201
         # response already carries the owner (routing.services.lead_route, issue 4).
+        from routing.services import lead_route
+
+        lead_route(lead=lead)
     return CaptureResult(lead=lead, created=created, submission=submission)
 
 

@@ -1,0 +1,39 @@
+"""Every row lock of the routing app.
+
+Lock order, app-wide (same as leads/locks.py): Lead rows (ascending pk) first, then RepProfile rows
+(ascending pk). Queue entries are never locked on their own: a QueueEntry row is only written by a
+transaction that holds its lead's lock, so the lead lock stands for the entry.
+
+RepProfile rows are not locked with SELECT … FOR UPDATE at all: capacity, daily cap and the
+round-robin counter change through one conditional UPDATE (see services/assignment.py), which takes
+the row lock for the rest of the transaction. A transaction takes at most one rep lock, except a
+reassignment, which takes the old owner's then the new owner's in ascending pk order.
+"""
+
+from django.db.models import QuerySet
+
+from leads.models import Lead
+
+
+def leads_claimable_for_update(*, lead_ids: list[int]) -> QuerySet[Lead]:
+    """Queued, ownerless leads that nobody else is claiming right now (SKIP LOCKED: a claimer never
+    waits behind another claimer; it moves on or reports that someone else was first)."""
+    return (
+        Lead.objects.filter(pk__in=lead_ids, owner__isnull=True, queue_entry__claimed_at__isnull=True)
+        .order_by("pk")
+        .select_for_update(of=("self",), no_key=True, skip_locked=True)
+    )
+
+
+def leads_for_reassign(*, lead_ids: list[int]) -> QuerySet[Lead]:
+    """Leads whose owner a manager changes; waits for a concurrent claim or reassignment to finish."""
+    return Lead.objects.filter(pk__in=lead_ids).order_by("pk").select_for_update(of=("self",), no_key=True)
+
+
+def leads_next_claimable_for_update(*, queue_ids) -> QuerySet[Lead]:
+    """The best waiting lead of these queues that nobody else is claiming (priority order)."""
+    return (
+        Lead.objects.filter(owner__isnull=True, queue_entry__claimed_at__isnull=True, queue_entry__queue__in=queue_ids)
+        .order_by("-score", "queue_entry__due_at", "pk")
+        .select_for_update(of=("self",), no_key=True, skip_locked=True)[:1]
+    )

@@ -1,0 +1,181 @@
+"""Reads of the routing app, already scoped to what the user may see."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from core.exceptions import Forbidden, NotFound
+from core.models import Notification
+from core.roles import Role, roles_of
+from leads.models import Lead, Stage
+from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, Team
+
+# Stages in which a lead still occupies its owner's capacity.
+CLOSED_STAGES = frozenset({Stage.WON, Stage.LOST, Stage.DISQUALIFIED})
+
+
+# --- who may do what ---------------------------------------------------------------------------
+
+
+def user_can_edit_rules(user: AbstractBaseUser) -> bool:
+    roles = roles_of(user)
+    return user.has_perm("routing.change_routingrule") or bool({Role.MARKETING_OPS, Role.ADMIN} & roles)
+
+
+def user_can_reassign(user: AbstractBaseUser) -> bool:
+    return user.has_perm("leads.reassign_lead")
+
+
+def user_can_dry_run(user: AbstractBaseUser) -> bool:
+    return user_can_edit_rules(user) or user_can_reassign(user)
+
+
+# --- reps and teams ----------------------------------------------------------------------------
+
+
+def rep_get_for_user(*, user: AbstractBaseUser) -> RepProfile | None:
+    if not user.is_authenticated:
+        return None
+    return RepProfile.objects.select_related("team", "user").filter(user=user).first()
+
+
+def rep_get_for_user_or_403(*, user: AbstractBaseUser) -> RepProfile:
+    rep = rep_get_for_user(user=user)
+    if rep is None:
+        raise Forbidden("Only sales reps have a queue.")
+    return rep
+
+
+def rep_list_for_user(*, user: AbstractBaseUser) -> QuerySet[RepProfile]:
+    """Reps a manager may hand leads to: their teams' reps (everyone for ops and admins)."""
+    reps = RepProfile.objects.select_related("user", "team").order_by("user__username")
+    if user_can_edit_rules(user) or user.is_superuser:
+        return reps
+    if user_can_reassign(user):
+        return reps.filter(team__manager=user) | reps.filter(team__isnull=True)
+    return reps.none()
+
+
+def team_list() -> QuerySet[Team]:
+    return Team.objects.select_related("manager").annotate(rep_count=Count("reps"))
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def routing_rules_active() -> list[RoutingRule]:
+    """The active rules in evaluation order with their actions (two queries); the fallback is last
+    and is created if someone removed it, so no lead is ever left unrouted."""
+    actions = RuleAction.objects.select_related("rep__user", "queue").order_by("arm")
+    rules = list(
+        RoutingRule.objects.filter(Q(is_active=True) | Q(is_fallback=True))
+        .select_related("queue")
+        .prefetch_related(Prefetch("actions", queryset=actions))
+        .order_by("is_fallback", "position", "pk")
+    )
+    if not rules or not rules[-1].is_fallback:
+        rules.append(routing_rule_fallback_ensure())
+    return rules
+
+
+def routing_rule_fallback_ensure() -> RoutingRule:
+    queue, _ = Queue.objects.get_or_create(name="Unassigned", defaults={"sla_minutes": 60})
+    try:
+        with transaction.atomic():
+            rule = RoutingRule.objects.create(
+                name="Fallback", position=1_000_000, is_fallback=True, queue=queue, conditions=[]
+            )
+            RuleAction.objects.create(rule=rule, arm="A", method="queue", queue=queue)
+    except IntegrityError:  # created concurrently
+        pass
+    return RoutingRule.objects.select_related("queue").prefetch_related("actions").get(is_fallback=True)
+
+
+def routing_rule_list() -> QuerySet[RoutingRule]:
+    actions = RuleAction.objects.select_related("team", "rep__user", "queue").prefetch_related("pool__user")
+    return (
+        RoutingRule.objects.select_related("queue")
+        .prefetch_related(Prefetch("actions", queryset=actions))
+        .order_by("is_fallback", "position", "pk")
+    )
+
+
+def routing_rule_get(*, rule_id: int) -> RoutingRule:
+    rule = routing_rule_list().filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("No routing rule with this id.")
+    return rule
+
+
+# --- queue -------------------------------------------------------------------------------------
+
+
+def queues_for_rep(*, rep: RepProfile) -> QuerySet[Queue]:
+    """Queues a rep may pull from: their team's queues and the queues open to every rep."""
+    scope = Q(team__isnull=True)
+    if rep.team_id:
+        scope |= Q(team_id=rep.team_id)
+    return Queue.objects.filter(scope)
+
+
+def rep_may_pull_from(*, rep: RepProfile, queue: Queue) -> bool:
+    return rep.is_active and (queue.team_id is None or queue.team_id == rep.team_id)
+
+
+def queue_list_for_rep(*, rep: RepProfile, limit: int = 100) -> QuerySet[QueueEntry]:
+    """Open queue entries this rep may claim, by priority: score, then SLA due time, then age."""
+    return (
+        QueueEntry.objects.filter(claimed_at__isnull=True, queue__in=queues_for_rep(rep=rep))
+        .select_related("lead", "queue")
+        .order_by("-lead__score", "due_at", "enqueued_at", "pk")[:limit]
+    )
+
+
+def queue_list_with_counts() -> QuerySet[Queue]:
+    """Every queue with how many leads wait in it (ops see leads nobody was eligible for)."""
+    return Queue.objects.select_related("team").annotate(
+        waiting=Count("entries", filter=Q(entries__claimed_at__isnull=True))
+    )
+
+
+# --- assignments -------------------------------------------------------------------------------
+
+
+def assignment_current_for_lead(*, lead_id: int) -> Assignment | None:
+    """The latest routing decision of a lead: "why this owner"."""
+    return (
+        Assignment.objects.select_related("rep__user", "queue", "actor")
+        .filter(lead_id=lead_id)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def assignment_list_for_lead(*, lead_id: int, limit: int = 20) -> QuerySet[Assignment]:
+    return (
+        Assignment.objects.select_related("rep__user", "queue", "actor")
+        .filter(lead_id=lead_id)
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def lead_open_ids_for_rep(*, rep: RepProfile) -> list[int]:
+    return list(
+        Lead.objects.filter(owner_id=rep.user_id)
+        .exclude(stage__in=CLOSED_STAGES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+def notification_unread_count(*, user: AbstractBaseUser) -> int:
+    if not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def notification_list_for_user(*, user: AbstractBaseUser, limit: int = 30) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")[:limit]

@@ -1,0 +1,251 @@
+"""Push assignment, reassignment and the bookkeeping that keeps owner, assigned_at and the rep's
+open-lead counter consistent. Lock order: see routing/locks.py (lead rows, then rep rows)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from core.enqueue import enqueue_on_commit
+from core.exceptions import ApplicationError, Conflict, NotFound
+from leads.models import Activity, ActivityKind, Lead
+from routing.locks import leads_for_reassign
+from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
+from routing.selectors import CLOSED_STAGES, lead_open_ids_for_rep
+from routing.services.engine import Decision, rep_local_today, routing_decide
+
+# A push decision that loses a race for a rep's last slot decides again with fresh rep rows.
+MAX_ROUTE_ATTEMPTS = 25
+
+
+class RepAtCapacity(ApplicationError):
+    status_code = 403
+    code = "rep_at_capacity"
+
+
+def rep_capacity_take(*, rep: RepProfile, now: datetime, expected_routed_total: int | None, balances: bool) -> bool:
+    """Give the rep one more open lead if they are under capacity and daily cap (one conditional
+    UPDATE, which also holds the rep's row lock until commit). With `expected_routed_total`, it
+    succeeds only if no one routed to this rep since we read it: round-robin stays exact under
+    concurrency."""
+    today = rep_local_today(rep=rep, now=now)
+    condition = Q(pk=rep.pk, is_active=True, open_leads__lt=F("capacity")) & (
+        Q(assigned_on__isnull=True) | ~Q(assigned_on=today) | Q(assigned_today__lt=F("daily_cap"))
+    )
+    if expected_routed_total is not None:
+        condition &= Q(routed_total=expected_routed_total)
+    changes = {
+        "open_leads": F("open_leads") + 1,
+        "assigned_today": Case(When(assigned_on=today, then=F("assigned_today") + 1), default=Value(1)),
+        "assigned_on": today,
+        "last_assigned_at": now,
+    }
+    if balances:
+        changes["routed_total"] = F("routed_total") + 1
+    return RepProfile.objects.filter(condition).update(**changes) == 1
+
+
+def rep_capacity_take_manual(*, rep: RepProfile, now: datetime) -> bool:
+    """A claim or a manager's choice: capacity still holds; availability and daily cap do not apply."""
+    today = rep_local_today(rep=rep, now=now)
+    return (
+        RepProfile.objects.filter(pk=rep.pk, is_active=True, open_leads__lt=F("capacity")).update(
+            open_leads=F("open_leads") + 1,
+            assigned_today=Case(When(assigned_on=today, then=F("assigned_today") + 1), default=Value(1)),
+            assigned_on=today,
+            last_assigned_at=now,
+        )
+        == 1
+    )
+
+
+def rep_capacity_release(*, rep_id: int) -> None:
+    RepProfile.objects.filter(pk=rep_id, open_leads__gt=0).update(open_leads=F("open_leads") - 1)
+
+
+def _assignment_record(
+    *,
+    lead: Lead,
+    decision: Decision | None,
+    now: datetime,
+    rep: RepProfile | None = None,
+    queue: Queue | None = None,
+    method: str | None = None,
+    reason: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> Assignment:
+    rep = rep if rep is not None else (decision.rep if decision else None)
+    queue = queue if queue is not None else (decision.queue if decision else None)
+    assignment = Assignment.objects.create(
+        lead=lead,
+        rep=rep,
+        queue=queue if rep is None else None,
+        rule=decision.rule if decision else None,
+        rule_name=decision.rule.name if decision else "",
+        method=method or decision.method,
+        arm=decision.arm if decision and decision.rule.split_percent else "",
+        candidates=decision.candidates if decision else [],
+        reason=(reason or decision.reason)[:500],
+        actor=actor,
+        created_at=now,
+    )
+    kind = ActivityKind.CLAIMED if assignment.method == Method.CLAIM else ActivityKind.ASSIGNED
+    payload = {"assignment": assignment.pk, "method": assignment.method, "reason": assignment.reason}
+    if rep is not None:
+        payload["owner"] = rep.user_id
+    else:
+        payload["queue"] = queue.name if queue else ""
+    Activity.objects.create(lead=lead, kind=kind, occurred_at=now, actor=actor, payload=payload)
+    if rep is not None and assignment.method != Method.CLAIM:
+        from routing.tasks import assignment_notify_task
+
+        enqueue_on_commit(assignment_notify_task, assignment_id=assignment.pk)
+    return assignment
+
+
+def _lead_set_owner(*, lead: Lead, rep: RepProfile | None, now: datetime) -> None:
+    Lead.objects.filter(pk=lead.pk).update(owner_id=rep.user_id if rep else None, assigned_at=now if rep else None)
+    lead.owner = rep.user if rep else None
+    lead.assigned_at = now if rep else None
+
+
+def _queue_put(*, lead: Lead, queue: Queue, now: datetime) -> None:
+    due_at = now + timedelta(minutes=queue.sla_minutes)
+    QueueEntry.objects.update_or_create(
+        lead=lead,
+        defaults={"queue": queue, "enqueued_at": now, "due_at": due_at, "claimed_at": None, "claimed_by": None},
+    )
+
+
+def _queue_close(*, lead: Lead, rep: RepProfile | None, now: datetime) -> None:
+    QueueEntry.objects.filter(lead=lead, claimed_at__isnull=True).update(claimed_at=now, claimed_by=rep)
+
+
+def _route(
+    *,
+    lead: Lead,
+    now: datetime,
+    actor: AbstractBaseUser | None = None,
+    exclude_rep_ids: frozenset[int] = frozenset(),
+    reason_prefix: str = "",
+) -> Assignment:
+    """Decide and apply, retrying the decision when a concurrent request took the chosen rep first.
+    The caller holds the lead (its own fresh insert, or a row lock)."""
+    from routing.selectors import routing_rules_active
+
+    rules = routing_rules_active()
+    decision = None
+    for _ in range(MAX_ROUTE_ATTEMPTS):
+        decision = routing_decide(lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids)
+        if decision.rep is None:
+            break
+        if rep_capacity_take(
+            rep=decision.rep,
+            now=now,
+            expected_routed_total=decision.expected_routed_total,
+            balances=decision.balances,
+        ):
+            break
+    else:
+        decision.queue, decision.rep = decision.rule.queue, None
+        decision.reason = "queued: every eligible rep was taken by concurrent requests"
+    reason = f"{reason_prefix}{decision.reason}"
+    if decision.rep is not None:
+        _lead_set_owner(lead=lead, rep=decision.rep, now=now)
+        _queue_close(lead=lead, rep=decision.rep, now=now)
+    else:
+        _lead_set_owner(lead=lead, rep=None, now=now)
+        _queue_put(lead=lead, queue=decision.queue, now=now)
+    return _assignment_record(lead=lead, decision=decision, now=now, actor=actor, reason=reason)
+
+
+def lead_route(*, lead: Lead, actor: AbstractBaseUser | None = None) -> Assignment:
+    """Push assignment of a newly captured lead, inside the intake transaction (so the 201 response
+    carries the owner). The owner is notified after commit."""
+    return _route(lead=lead, now=timezone.now(), actor=actor)
+
+
+@transaction.atomic(durable=True)
+def lead_reassign(
+    *,
+    lead_id: int,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    to_rep: RepProfile | None = None,
+    exclude_rep_ids: frozenset[int] = frozenset(),
+) -> Assignment:
+    """A manager moves a lead: to a chosen rep, or (no `to_rep`) through the rules again, away from
+    the current owner. Capacity of the new owner holds; the old owner's counter is released."""
+    if not reason.strip():
+        raise ApplicationError("Give a reason for the reassignment.", field="reason")
+    lead = leads_for_reassign(lead_ids=[lead_id]).select_related("source", "campaign", "owner").first()
+    if lead is None:
+        raise NotFound("No lead with this id.")
+    now = timezone.now()
+    old_rep = RepProfile.objects.filter(user_id=lead.owner_id).first() if lead.owner_id else None
+    counts = lead.stage not in CLOSED_STAGES
+    if to_rep is not None and old_rep is not None and to_rep.pk == old_rep.pk:
+        raise Conflict("The lead already belongs to this rep.")
+    # Rep rows in ascending pk order (routing/locks.py).
+    release_first = to_rep is None or (old_rep is not None and old_rep.pk < to_rep.pk)
+    if old_rep is not None and counts and release_first:
+        rep_capacity_release(rep_id=old_rep.pk)
+    if to_rep is None:
+        excluded = exclude_rep_ids | ({old_rep.pk} if old_rep else set())
+        assignment = _route(
+            lead=lead, now=now, actor=actor, exclude_rep_ids=frozenset(excluded), reason_prefix=f"{reason} — "
+        )
+    else:
+        if counts and not rep_capacity_take_manual(rep=to_rep, now=now):
+            raise RepAtCapacity(f"{to_rep} already holds the maximum number of open leads.")
+        _lead_set_owner(lead=lead, rep=to_rep, now=now)
+        _queue_close(lead=lead, rep=to_rep, now=now)
+        assignment = _assignment_record(
+            lead=lead, decision=None, now=now, rep=to_rep, method=Method.REASSIGN, reason=reason, actor=actor
+        )
+    if old_rep is not None and counts and not release_first:
+        rep_capacity_release(rep_id=old_rep.pk)
+    return assignment
+
+
+@dataclass
+class BulkReassignResult:
+    assignments: list[Assignment] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # lead id -> why it stayed
+
+
+def rep_leads_reassign(
+    *, rep: RepProfile, actor: AbstractBaseUser | None, reason: str, to_rep: RepProfile | None = None
+) -> BulkReassignResult:
+    """All open leads of a rep (a rep leaving): each moved in its own short transaction, to `to_rep`
+    or through the rules with this rep excluded. A lead that cannot move (new owner full) stays and
+    is reported."""
+    if not reason.strip():
+        raise ApplicationError("Give a reason for the reassignment.", field="reason")
+    result = BulkReassignResult()
+    for lead_id in lead_open_ids_for_rep(rep=rep):
+        try:
+            result.assignments.append(
+                lead_reassign(
+                    lead_id=lead_id, actor=actor, reason=reason, to_rep=to_rep, exclude_rep_ids=frozenset({rep.pk})
+                )
+            )
+        except ApplicationError as exc:
+            result.failed[lead_id] = exc.message
+    return result
+
+
+def rep_open_leads_sync(*, rep_id: int) -> int:
+    """Recount a rep's open leads from the leads table (after stage changes closed some). Returns
+    the new count; never above capacity (the constraint), so an over-full rep is capped."""
+    with transaction.atomic():
+        rep = RepProfile.objects.filter(pk=rep_id).first()
+        if rep is None:
+            return 0
+        count = Lead.objects.filter(owner_id=rep.user_id).exclude(stage__in=CLOSED_STAGES).count()
+        count = min(count, rep.capacity)
+        RepProfile.objects.filter(pk=rep_id).update(open_leads=count)
+    return count

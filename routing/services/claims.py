@@ -1,0 +1,61 @@
+"""Pull queue: a rep claims a waiting lead. Atomic on PostgreSQL: the lead row is locked with
+SKIP LOCKED (a second claimer never waits, it is told someone else was first) and capacity is
+taken with a conditional UPDATE backed by the open_leads <= capacity constraint."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import Conflict, Forbidden, NotFound
+from leads.models import Lead
+from routing.locks import leads_claimable_for_update, leads_next_claimable_for_update
+from routing.models import Method, QueueEntry, RepProfile
+from routing.selectors import queues_for_rep, rep_may_pull_from
+from routing.services.assignment import RepAtCapacity, _assignment_record, _lead_set_owner, rep_capacity_take_manual
+
+
+class LeadAlreadyClaimed(Conflict):
+    code = "already_claimed"
+
+
+class NotEligibleForQueue(Forbidden):
+    code = "not_eligible"
+
+
+@transaction.atomic(durable=True)
+def lead_claim(*, rep: RepProfile, lead_id: int) -> Lead:
+    entry = QueueEntry.objects.select_related("queue").filter(lead_id=lead_id).first()
+    if entry is None:
+        raise NotFound("This lead is not in a queue.")
+    if entry.claimed_at is not None:
+        raise LeadAlreadyClaimed("Someone else claimed this lead first.")
+    if not rep_may_pull_from(rep=rep, queue=entry.queue):
+        raise NotEligibleForQueue("You are not eligible for leads of this queue.")
+    lead = leads_claimable_for_update(lead_ids=[lead_id]).first()
+    if lead is None:
+        raise LeadAlreadyClaimed("Someone else claimed this lead first.")
+    return _claim_locked(rep=rep, lead=lead)
+
+
+@transaction.atomic(durable=True)
+def lead_claim_next(*, rep: RepProfile) -> Lead | None:
+    """Claim the highest-priority lead this rep may take that nobody else is claiming; None if
+    the queue is empty."""
+    if not rep.is_active:
+        raise NotEligibleForQueue("Your rep profile is inactive.")
+    lead = leads_next_claimable_for_update(queue_ids=queues_for_rep(rep=rep).values("pk")).first()
+    if lead is None:
+        return None
+    return _claim_locked(rep=rep, lead=lead)
+
+
+def _claim_locked(*, rep: RepProfile, lead: Lead) -> Lead:
+    now = timezone.now()
+    # We hold the lead: only a lock holder writes its queue entry, so this read is authoritative.
+    if not QueueEntry.objects.filter(lead=lead, claimed_at__isnull=True).update(claimed_at=now, claimed_by=rep):
+        raise LeadAlreadyClaimed("Someone else claimed this lead first.")
+    if not rep_capacity_take_manual(rep=rep, now=now):
+        raise RepAtCapacity("You already hold the maximum number of open leads.")  # rolls back the claim
+    rep = RepProfile.objects.select_related("user").get(pk=rep.pk)
+    _lead_set_owner(lead=lead, rep=rep, now=now)
+    _assignment_record(lead=lead, decision=None, now=now, rep=rep, method=Method.CLAIM, reason="claimed from queue")
+    return lead

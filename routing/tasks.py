@@ -1,0 +1,16 @@
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def assignment_notify_task(*, assignment_id: int) -> None:
+    from routing.services import assignment_notify
+
+    assignment_notify(assignment_id=assignment_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def rep_open_leads_sync_task(*, rep_id: int) -> None:
+    from routing.services import rep_open_leads_sync
+
+    rep_open_leads_sync(rep_id=rep_id)
