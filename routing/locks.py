@@ -6,8 +6,10 @@ transaction that holds its lead's lock, so the lead lock stands for the entry.
 
 RepProfile rows are not locked with SELECT … FOR UPDATE at all: capacity, daily cap and the
 round-robin counter change through one conditional UPDATE (see services/assignment.py), which takes
-the row lock for the rest of the transaction. A transaction takes at most one rep lock, except a
-reassignment, which takes the old owner's then the new owner's in ascending pk order.
+the row lock for the rest of the transaction. PostgreSQL keeps that lock even when the UPDATE
+waited, re-checked and matched nothing, so push routing tries each rep inside a savepoint and rolls
+a lost attempt back: a transaction holds at most one rep lock, except a reassignment, which takes
+the old owner's then the new owner's in ascending pk order.
 """
 
 from django.db.models import QuerySet

@@ -48,6 +48,29 @@ def rep_capacity_take(*, rep: RepProfile, now: datetime, expected_routed_total: 
     return RepProfile.objects.filter(condition).update(**changes) == 1
 
 
+class _LostRace(Exception):
+    pass
+
+
+def _rep_capacity_take_or_release(*, decision: Decision, now: datetime) -> bool:
+    """Take the chosen rep's capacity inside a savepoint. A conditional UPDATE that waited for a
+    concurrent transaction and then found the row changed still keeps that row locked in
+    PostgreSQL; rolling back to the savepoint drops the lock, so a transaction never holds more
+    than the one rep it got (no deadlocks between concurrent pushes)."""
+    try:
+        with transaction.atomic():
+            if not rep_capacity_take(
+                rep=decision.rep,
+                now=now,
+                expected_routed_total=decision.expected_routed_total,
+                balances=decision.balances,
+            ):
+                raise _LostRace
+    except _LostRace:
+        return False
+    return True
+
+
 def rep_capacity_take_manual(*, rep: RepProfile, now: datetime) -> bool:
     """A claim or a manager's choice: capacity still holds; availability and daily cap do not apply."""
     today = rep_local_today(rep=rep, now=now)
@@ -142,12 +165,7 @@ def _route(
         decision = routing_decide(lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids)
         if decision.rep is None:
             break
-        if rep_capacity_take(
-            rep=decision.rep,
-            now=now,
-            expected_routed_total=decision.expected_routed_total,
-            balances=decision.balances,
-        ):
+        if _rep_capacity_take_or_release(decision=decision, now=now):
             break
     else:
         decision.queue, decision.rep = decision.rule.queue, None

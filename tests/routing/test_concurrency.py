@@ -1,0 +1,155 @@
+"""The races routing promises to win, with real threads on PostgreSQL."""
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from core.exceptions import ApplicationError
+from leads.models import Lead
+from leads.services import IntakeContext, LeadData, lead_capture
+from routing.models import Assignment, Method, QueueEntry, RepProfile
+from routing.selectors import queue_list_for_rep, routing_rules_active
+from routing.services import lead_claim, lead_claim_next
+from tests.conftest import requires_postgres
+from tests.leads.factories import LeadFactory
+from tests.routing.factories import QueueFactory, RepProfileFactory, TeamFactory, rule_with_action
+
+pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_concurrently(workers: int, work: Callable[[int], None]) -> None:
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+
+def capture_concurrently(*, total: int, clients: int = 8) -> None:
+    def work(index: int) -> None:
+        for n in range(index, total, clients):
+            lead_capture(
+                data=LeadData(email=f"person{n}@example.org", first_name=f"P{n}"),
+                context=IntakeContext(raw_payload={"n": n}),
+            )
+
+    run_concurrently(clients, work)
+
+
+def owner_counts(reps: list[RepProfile]) -> dict[int, int]:
+    counts = Counter(Lead.objects.filter(owner__isnull=False).values_list("owner_id", flat=True))
+    return {rep.pk: counts.get(rep.user_id, 0) for rep in reps}
+
+
+@pytest.mark.parametrize("total", [40, 43])
+def test_round_robin_is_fair_under_concurrent_intake(total):
+    # given
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team) for _ in range(5)]
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    routing_rules_active()
+    # when
+    capture_concurrently(total=total)
+    # then
+    counts = owner_counts(reps)
+    assert sum(counts.values()) == total
+    assert max(counts.values()) - min(counts.values()) <= 1, counts
+    for rep in RepProfile.objects.all():
+        assert rep.open_leads == counts[rep.pk] == rep.routed_total
+
+
+def test_weighted_round_robin_is_proportional_within_one_per_cycle():
+    # given: weights 3, 2, 1 -> a cycle is 6 leads; 10 full cycles
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team, weight=w) for w in (3, 2, 1)]
+    rule_with_action(method=Method.WEIGHTED, team=team)
+    routing_rules_active()
+    # when
+    capture_concurrently(total=60)
+    # then
+    counts = owner_counts(reps)
+    for rep in reps:
+        assert abs(counts[rep.pk] - 10 * rep.weight) <= 1, counts
+
+
+def test_load_balanced_never_puts_a_rep_over_capacity():
+    # given: room for 20 leads, 30 arrive at once
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team, capacity=5) for _ in range(4)]
+    rule = rule_with_action(method=Method.LOAD_BALANCED, team=team)
+    routing_rules_active()
+    # when
+    capture_concurrently(total=30)
+    # then
+    counts = owner_counts(reps)
+    assert all(count == 5 for count in counts.values()), counts
+    assert QueueEntry.objects.filter(queue=rule.queue, claimed_at__isnull=True).count() == 10
+    assert all(rep.open_leads == 5 for rep in RepProfile.objects.all())
+
+
+def test_fifty_claimers_on_a_thousand_queued_leads():
+    # given: 1,000 waiting leads and 50 reps with room for 20 each
+    queue = QueueFactory()
+    reps = [RepProfileFactory(capacity=20, team=None) for _ in range(50)]
+    leads = LeadFactory.create_batch(1000)
+    now = timezone.now()
+    QueueEntry.objects.bulk_create([QueueEntry(lead=lead, queue=queue, enqueued_at=now, due_at=now) for lead in leads])
+    outcomes: Counter = Counter()
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        rep = reps[index]
+        won = 0
+        while won < rep.capacity:
+            if index % 2:  # half click "next", half pick a row from the list they see
+                try:
+                    lead = lead_claim_next(rep=rep)
+                except ApplicationError as exc:
+                    outcome = exc.code
+                else:
+                    if lead is None:
+                        return
+                    outcome = "claimed"
+            else:
+                visible = [entry.lead_id for entry in queue_list_for_rep(rep=rep, limit=30)]
+                if not visible:
+                    return
+                try:
+                    lead_claim(rep=rep, lead_id=random.choice(visible))
+                    outcome = "claimed"
+                except ApplicationError as exc:
+                    outcome = exc.code
+            won += outcome == "claimed"
+            with lock:
+                outcomes[outcome] += 1
+
+    # when
+    run_concurrently(50, work)
+    # then: every lead exactly once, nobody over capacity, counters true
+    assert outcomes["claimed"] == 1000, outcomes
+    claims = Counter(Assignment.objects.filter(method=Method.CLAIM).values_list("lead_id", flat=True))
+    assert len(claims) == 1000 and set(claims.values()) == {1}
+    assert not QueueEntry.objects.filter(claimed_at__isnull=True).exists()
+    owned = Counter(Lead.objects.values_list("owner_id", flat=True))
+    for rep in RepProfile.objects.all():
+        assert rep.open_leads <= rep.capacity
+        assert rep.open_leads == owned[rep.user_id]
+    assert set(outcomes) <= {"claimed", "already_claimed"}, outcomes
