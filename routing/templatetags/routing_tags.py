@@ -1,0 +1,35 @@
+from django import template
+
+from routing.models import Assignment
+from routing.selectors import assignment_current_for_lead, notification_unread_count
+
+register = template.Library()
+
+
+@register.simple_tag
+def lead_assignment_why(lead) -> Assignment | None:
+    """`{% lead_assignment_why lead as assignment %}`: the latest routing decision of the lead."""
+    if lead is None or not getattr(lead, "pk", None):
+        return None
+    return assignment_current_for_lead(lead_id=lead.pk)
+
+
+@register.simple_tag(takes_context=True)
+def unread_notification_count(context) -> int:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return notification_unread_count(user=user) if user is not None else 0
+
+
+@register.simple_tag(takes_context=True)
+def routing_nav_flags(context) -> dict:
+    """Which routing pages the signed-in user may open (the views check again)."""
+    from routing.selectors import rep_get_for_user, user_can_dry_run, user_can_edit_rules, user_can_reassign
+
+    user = context["request"].user
+    return {
+        "is_rep": rep_get_for_user(user=user) is not None,
+        "can_edit_rules": user_can_edit_rules(user),
+        "can_dry_run": user_can_dry_run(user),
+        "can_reassign": user_can_reassign(user),
+    }
