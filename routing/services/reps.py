@@ -53,7 +53,7 @@ def assignment_notify(*, assignment_id: int) -> Notification | None:
             recipient=user,
             title=f"New lead: {lead}",
             body=assignment.reason,
-            url=reverse("routing:lead-why", kwargs={"lead_id": lead.pk}),
+            url=reverse("routing:lead_why", kwargs={"lead_id": lead.pk}),
         )
     if user.email:  # outside the transaction: no email sends while holding anything
         send_mail(
