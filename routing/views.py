@@ -84,7 +84,10 @@ def queue_claim(request: HtmxHttpRequest, lead_id: int | None = None) -> HttpRes
         else:
             messages.success(request, f"{lead} is yours.")
         return redirect("routing:queue")
-    response = render(request, "routing/queue.html#queue-table", _queue_context(request, claimed=lead, error=error))
+    # The table, plus the message out of band: the live refresh of the table leaves the message alone.
+    response = render(
+        request, "routing/queue.html#queue-claim-result", _queue_context(request, claimed=lead, error=error)
+    )
     if lead is not None:
         trigger_client_event(response, "lead-claimed", {"lead": lead.pk})
     return response
