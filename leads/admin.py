@@ -340,7 +340,8 @@ class LeadAdmin(admin.ModelAdmin):
     @admin.action(description="Recycle selected leads", permissions=["recycle"])
     def recycle_selected(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         recycled, refused = 0, []
-        for lead in queryset.order_by("pk").only("pk", "first_name", "last_name", "email", "phone", "stage"):
+        leads = queryset.select_related(None).order_by("pk").only("pk", "first_name", "last_name", "email", "phone")
+        for lead in leads:
             try:
                 lead_stage_change(
                     lead_id=lead.pk, to_stage=Stage.RECYCLED, actor=request.user, reason="recycled in admin"

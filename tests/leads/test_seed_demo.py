@@ -1,0 +1,177 @@
+import itertools
+from collections import defaultdict
+from datetime import timedelta
+from io import StringIO
+
+import phonenumbers
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from core.roles import Role
+from leads.demo import DEMO_PASSWORD, DEMO_USERS, PATHS
+from leads.models import Activity, ActivityKind, Lead, Stage, StageChange
+from leads.normalization import email_normalize
+from leads.services import ALLOWED_TRANSITIONS
+from routing.models import RepProfile, Team
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+def seed(leads: int) -> str:
+    out = StringIO()
+    call_command("seed_demo", leads=leads, stdout=out)
+    return out.getvalue()
+
+
+def row_counts() -> dict[str, int]:
+    models = [*apps.get_app_config("leads").get_models(), *apps.get_app_config("routing").get_models(), User]
+    return {model._meta.label: model.objects.count() for model in models}
+
+
+def test_creates_the_demo_users_with_their_roles():
+    # given / when
+    seed(20)
+    # then
+    users = {user.username: user for user in User.objects.prefetch_related("groups")}
+    assert set(users) >= {"admin", "ops", "manager", *(f"rep{n}" for n in range(1, 9))}
+    assert users["admin"].is_superuser and users["admin"].is_staff
+    assert not users["manager"].is_staff
+    for spec in DEMO_USERS:
+        user = users[spec.username]
+        assert spec.role.value in {group.name for group in user.groups.all()}
+        assert user.get_full_name() == f"{spec.first_name} {spec.last_name}"
+    assert Team.objects.count() == 2
+    assert all(team.manager == users["manager"] for team in Team.objects.all())
+    assert RepProfile.objects.filter(team__isnull=False).count() == 8
+    assert set(RepProfile.objects.values_list("user__username", flat=True)) == {f"rep{n}" for n in range(1, 9)}
+
+
+def test_demo_logins_can_sign_in():
+    # given
+    seed(5)
+    for spec in DEMO_USERS:
+        # when
+        signed_in = Client().login(username=spec.username, password=DEMO_PASSWORD)
+        # then
+        assert signed_in, spec.username
+    admin_client = Client()
+    admin_client.login(username="admin", password=DEMO_PASSWORD)
+    assert admin_client.get("/admin/").status_code == 200
+
+
+def test_creates_realistic_leads_spread_over_90_days():
+    # given / when
+    seed(120)
+    # then
+    leads = list(Lead.objects.all())
+    assert len(leads) == 120
+    now = timezone.now()
+    for lead in leads:
+        assert lead.email_normalized == email_normalize(lead.email)
+        assert lead.first_name and lead.last_name
+        assert now - timedelta(days=90) <= lead.created_at <= now
+        if lead.phone_e164:
+            assert phonenumbers.is_valid_number(phonenumbers.parse(lead.phone_e164))
+            assert phonenumbers.format_number(phonenumbers.parse(lead.phone), phonenumbers.PhoneNumberFormat.E164) == (
+                lead.phone_e164
+            )
+    assert sum(1 for lead in leads if lead.phone_e164) > 60
+    assert sum(1 for lead in leads if lead.owner_id) > 100
+    assert len({lead.stage for lead in leads}) >= 6
+    assert len({lead.source_id for lead in leads}) >= 6
+    assert Activity.objects.filter(kind=ActivityKind.FORM_SUBMITTED).count() >= 90
+    assert {ActivityKind.CALL, ActivityKind.EMAIL_SENT, ActivityKind.NOTE} <= set(
+        Activity.objects.values_list("kind", flat=True)
+    )
+
+
+def test_second_run_creates_nothing_new():
+    # given
+    seed(50)
+    before = row_counts()
+    # when
+    output = seed(50)
+    # then
+    assert row_counts() == before
+    assert "nothing new" in output
+
+
+def test_a_larger_run_adds_only_the_missing_leads():
+    # given
+    seed(30)
+    first_leads = dict(Lead.objects.values_list("email_normalized", "pk"))
+    # when
+    seed(45)
+    # then
+    assert Lead.objects.count() == 45
+    assert {email: pk for email, pk in Lead.objects.values_list("email_normalized", "pk") if email in first_leads} == (
+        first_leads
+    )
+
+
+def test_stage_changes_tell_the_story_of_every_lead():
+    # given / when
+    seed(150)
+    # then: "" -> new at capture, then only allowed moves in time order, ending at the lead's stage
+    history = defaultdict(list)
+    for change in StageChange.objects.order_by("changed_at", "id"):
+        history[change.lead_id].append(change)
+    stage_activities = defaultdict(int)
+    for lead_id in Activity.objects.filter(kind=ActivityKind.STAGE_CHANGED).values_list("lead_id", flat=True):
+        stage_activities[lead_id] += 1
+    for lead in Lead.objects.all():
+        changes = history[lead.pk]
+        assert (changes[0].from_stage, changes[0].to_stage) == ("", Stage.NEW)
+        assert changes[0].changed_at == lead.created_at
+        for previous, change in itertools.pairwise(changes):
+            assert change.from_stage == previous.to_stage
+            assert change.to_stage in ALLOWED_TRANSITIONS[change.from_stage]
+            assert change.changed_at >= previous.changed_at
+        assert changes[-1].to_stage == lead.stage
+        assert changes[-1].changed_at == lead.stage_changed_at
+        assert stage_activities[lead.pk] == len(changes) - 1
+    assert len({lead.stage for lead in Lead.objects.all()}) >= 7
+
+
+def test_every_demo_path_is_an_allowed_lifecycle():
+    # given / when / then
+    for _, moves in PATHS:
+        stage = Stage.NEW
+        for to_stage in moves:
+            assert to_stage in ALLOWED_TRANSITIONS[stage], (stage, to_stage)
+            stage = to_stage
+
+
+def test_seeding_does_not_query_per_lead(django_assert_max_num_queries):
+    # given / when / then: batched bulk inserts, fewer queries than leads (a service call per lead
+    # would cost ~10 each); SQLite's 999-parameter limit makes its batches the smallest
+    with django_assert_max_num_queries(300):
+        seed(300)
+    assert Lead.objects.count() == 300
+
+
+def test_rep_counters_match_their_open_leads():
+    # given / when
+    seed(200)
+    # then
+    for rep in RepProfile.objects.select_related("user"):
+        open_leads = Lead.objects.filter(owner=rep.user).exclude(stage__in=[Stage.WON, Stage.LOST, Stage.DISQUALIFIED])
+        assert rep.open_leads == open_leads.count()
+        assert rep.open_leads <= rep.capacity
+
+
+def test_demo_users_keep_their_role_groups_after_roles_exist_already():
+    # given: groups exist (post_migrate), a demo user was created before
+    seed(0)
+    rep = User.objects.get(username="rep1")
+    rep.groups.clear()
+    # when
+    seed(0)
+    # then
+    assert list(rep.groups.values_list("name", flat=True)) == [Role.SALES_REP.value]
