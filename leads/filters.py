@@ -1,7 +1,10 @@
 """FilterSets shared by the HTML lead list and the API."""
 
+from datetime import date, datetime, time, timedelta
+
 import django_filters
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from leads.models import Campaign, Channel, Lead, Source, Stage
 
@@ -19,6 +22,9 @@ class LeadFilter(django_filters.FilterSet):
     score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
     q = django_filters.CharFilter(method="search", label="Search name, email or company")
+    # Calendar days in the site's time zone, both ends included (date pickers of the lead list).
+    created_from = django_filters.DateFilter(method="created_from_day", label="Created from")
+    created_to = django_filters.DateFilter(method="created_to_day", label="Created to")
 
     class Meta:
         model = Lead
@@ -34,3 +40,13 @@ class LeadFilter(django_filters.FilterSet):
         for word in value.split()[:3]:
             condition |= Q(first_name__icontains=word) | Q(last_name__icontains=word)
         return queryset.filter(condition)
+
+    def created_from_day(self, queryset: QuerySet[Lead], name: str, value: date) -> QuerySet[Lead]:
+        return queryset.filter(created_at__gte=_day_start(value))
+
+    def created_to_day(self, queryset: QuerySet[Lead], name: str, value: date) -> QuerySet[Lead]:
+        return queryset.filter(created_at__lt=_day_start(value + timedelta(days=1)))
+
+
+def _day_start(value: date) -> datetime:
+    return timezone.make_aware(datetime.combine(value, time.min))

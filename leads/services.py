@@ -648,3 +648,59 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
 def source_get_or_create(*, name: str) -> Source:
     source, _ = Source.objects.get_or_create(name=name.strip())
     return source
+
+
+# --- edits from the lead page ------------------------------------------------------------------
+
+LEAD_EDITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "company_name",
+    "company_domain",
+    "industry",
+    "company_size",
+    "country",
+    "region",
+    "postal_code",
+)
+
+
+@transaction.atomic
+def lead_update(
+    *, lead_id: int, actor: AbstractBaseUser | None, add_tags: list[str] | None = None, **fields: Any
+) -> Lead:
+    """Edit a lead's identity fields (LEAD_EDITABLE_FIELDS) and/or add tags. Email and phone are
+    normalised as at intake; one that already belongs to another lead is refused (merge instead)."""
+    unknown = set(fields) - set(LEAD_EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidLeadData(f"These fields cannot be edited: {', '.join(sorted(unknown))}.")
+    lead = leads_for_update(lead_ids=[lead_id]).first()
+    if lead is None:
+        raise NotFound("No lead with this id.")
+    changed = [name for name, value in fields.items() if getattr(lead, name) != value]
+    for name in changed:
+        setattr(lead, name, fields[name])
+    if "email" in changed:
+        lead.email = lead.email.strip()
+        lead.email_normalized = email_normalize(lead.email) if lead.email else ""
+        changed.append("email_normalized")
+    if "phone" in changed:
+        try:
+            lead.phone_e164 = phone_to_e164(lead.phone, region=lead.country) if lead.phone.strip() else ""
+        except PhoneError as exc:
+            raise InvalidLeadData(str(exc), field="phone") from exc
+        changed.append("phone_e164")
+    if changed:
+        try:
+            with transaction.atomic():
+                lead.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError as exc:
+            raise InvalidLeadData("Another lead already has this email or phone: merge the two instead.") from exc
+    names = sorted({name.strip()[:60] for name in add_tags or [] if name.strip()})
+    if names:
+        tags = [Tag.objects.get_or_create(name=name)[0] for name in names]
+        lead.tags.add(*tags)
+    return lead
