@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.models import BaseModel
@@ -323,3 +323,125 @@ class IntakeSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"Submission {self.pk} ({self.outcome})"
+
+
+# --- CSV import ------------------------------------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    DRAFT = "draft", "Mapping columns"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(BaseModel):
+    """One CSV upload: its file under MEDIA_ROOT, the column mapping, and live progress counters."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    encoding = models.CharField(max_length=20)
+    delimiter = models.CharField(max_length=1)
+    headers = models.JSONField(default=list)
+    # CSV header -> target: a lead field ("email"), "custom:<name>", "outcome", "created_at", or "" (ignored).
+    mapping = models.JSONField(default=dict, blank=True)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT, related_name="import_jobs")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
+    cancel_requested = models.BooleanField(default=False)
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    merged_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="importjob_status_valid"),
+            models.CheckConstraint(
+                condition=Q(processed_rows__gte=F("created_count") + F("merged_count") + F("rejected_count")),
+                name="importjob_counts_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.original_name})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportStatus.COMPLETED, ImportStatus.CANCELLED, ImportStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.COMPLETED:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+class ImportRowError(models.Model):
+    """A rejected row of an import, with the reason: downloadable as CSV."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField(help_text="1-based data row number (the header is row 0).")
+    reason = models.TextField()
+    values = models.JSONField(default=list, help_text="The row's cells as read from the file.")
+
+    class Meta:
+        ordering = ["job", "row_number"]
+        constraints = [models.UniqueConstraint(fields=["job", "row_number"], name="importrowerror_unique_row")]
+
+    def __str__(self) -> str:
+        return f"Import {self.job_id} row {self.row_number}: {self.reason}"
+
+
+# --- Privacy requests ------------------------------------------------------------------------------
+
+
+class PrivacyRequestKind(models.TextChoices):
+    EXPORT = "export", "Data export"
+    ERASE = "erase", "Erasure"
+
+
+class PrivacyRequest(models.Model):
+    """Audit log of privacy requests carried out: who, when, which lead. Holds no personal data.
+
+    A lead with an `erase` row is erased (its row stays, without personal data, for analytics).
+    """
+
+    kind = models.CharField(max_length=10, choices=PrivacyRequestKind.choices)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="privacy_requests")
+    lead_ref = models.PositiveBigIntegerField(help_text="The lead's id, kept if the lead row is ever deleted.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    performed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reference = models.CharField(max_length=64, blank=True, help_text="Ticket number of the request; no personal data.")
+    summary = models.JSONField(default=dict, blank=True, help_text="Counts of what was exported or erased.")
+
+    class Meta:
+        ordering = ["-performed_at", "-id"]
+        permissions = [
+            ("export_lead_data", "Can export everything stored about a lead (privacy request)"),
+            ("erase_lead", "Can erase a lead's personal data (privacy request)"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=PrivacyRequestKind.values), name="privacyrequest_kind_valid"),
+            models.UniqueConstraint(
+                fields=["lead_ref"], condition=Q(kind="erase"), name="privacyrequest_one_erasure_per_lead"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of lead {self.lead_ref}"
