@@ -114,11 +114,9 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from leads import imports
-    from leads.models import ImportJob, Lead, Source
+    from leads.models import ImportJob, IntakeSubmission, Lead, Source
 
     # A clean slate for leads (cascades to activities, stage changes; submissions are SET_NULL).
-    from leads.models import IntakeSubmission
-
     IntakeSubmission.objects.all().delete()
     ImportJob.objects.all().delete()
     Lead.objects.all().delete()
