@@ -1,7 +1,9 @@
 """Reads of the routing app, already scoped to what the user may see."""
 
+import threading
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from core.exceptions import Forbidden, NotFound
@@ -63,7 +65,38 @@ def team_list() -> QuerySet[Team]:
 # --- rules -------------------------------------------------------------------------------------
 
 
+# Rules change rarely and are read on every intake: each process keeps them, compiled, keyed by a
+# fingerprint of the rule tables that one cheap query reads (any edit from anywhere changes it).
+_rules_cache: dict[str, tuple[tuple, list[RoutingRule]]] = {}
+_rules_cache_lock = threading.Lock()
+
+
+def _rules_fingerprint() -> tuple:
+    tables = [model._meta.db_table for model in (RoutingRule, RuleAction, Queue)]
+    parts = ", ".join(
+        f"(SELECT count(*) FROM {table}), (SELECT max(id) FROM {table}), (SELECT max(updated_at) FROM {table})"
+        for table in tables
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {parts}")
+        return (connection.settings_dict["NAME"], *cursor.fetchone())
+
+
 def routing_rules_active() -> list[RoutingRule]:
+    """The active rules in evaluation order with their actions, the fallback last. One query when
+    nothing changed since this process last loaded them (the instances are shared: read only)."""
+    fingerprint = _rules_fingerprint()
+    cached = _rules_cache.get("rules")
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    rules = routing_rules_active_load()
+    if rules[-1].pk and fingerprint == _rules_fingerprint():
+        with _rules_cache_lock:
+            _rules_cache["rules"] = (fingerprint, rules)
+    return rules
+
+
+def routing_rules_active_load() -> list[RoutingRule]:
     """The active rules in evaluation order with their actions (two queries); the fallback is last
     and is created if someone removed it, so no lead is ever left unrouted."""
     actions = RuleAction.objects.select_related("rep__user", "queue").order_by("arm")

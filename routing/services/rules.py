@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from routing.models import RULE_METHODS, Arm, Method, Queue, RepProfile, RoutingRule, RuleAction, Team
@@ -100,7 +101,8 @@ def routing_rule_move(*, rule_id: int, direction: str) -> RoutingRule:
     if 0 <= other < len(rules):
         rules[index], rules[other] = rules[other], rules[index]
     for position, rule in enumerate(rules, start=1):
-        RoutingRule.objects.filter(pk=rule.pk).update(position=position * 10)
+        # updated_at too: the routers' rule caches notice the change by it (routing/selectors.py).
+        RoutingRule.objects.filter(pk=rule.pk).update(position=position * 10, updated_at=timezone.now())
     return RoutingRule.objects.get(pk=rule_id)
 
 

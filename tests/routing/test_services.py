@@ -174,8 +174,9 @@ def test_dry_run_explains_without_assigning(django_assert_max_num_queries):
         method=Method.ROUND_ROBIN, team=team, conditions=[{"field": "country", "op": "equals", "value": "DE"}]
     )
     sample = LeadFactory.build(country="DE", source=None)
-    # when: rules, actions and candidates, however many reps
-    with django_assert_max_num_queries(3):
+    routing_dry_run(lead=sample)  # loads the rules into the process cache
+    # when: the rules' fingerprint and the candidates, however many reps
+    with django_assert_max_num_queries(2):
         decision = routing_dry_run(lead=sample)
     # then
     assert decision.rep in reps and "next in turn" in decision.reason
@@ -236,6 +237,20 @@ def test_notify_creates_one_notification_and_one_email():
     # then
     assert Notification.objects.filter(recipient=rep.user).count() == 1
     assert len(mail.outbox) == 1 and rep.user.email in mail.outbox[0].to
+
+
+def test_rule_edits_reach_a_warm_rules_cache(key_client):
+    # given: a routed lead has warmed the cache
+    team = TeamFactory()
+    rep = RepProfileFactory(team=team)
+    rule = rule_with_action(method=Method.QUEUE, team=team)
+    assert capture(key_client, email="before@x.example")["owner"] is None
+    # when
+    action = rule.actions.get()
+    action.method = Method.ROUND_ROBIN
+    action.save()  # as the admin or the rule editor would
+    # then
+    assert capture(key_client, email="after@x.example")["owner"]["id"] == rep.user_id
 
 
 def test_rule_save_validates_and_keeps_the_fallback_matching_everything():
