@@ -260,9 +260,10 @@ REASONS = {
     Stage.OPPORTUNITY: ["discovery call done", "proposal sent", "technical evaluation started"],
     Stage.WON: ["contract signed", "annual plan purchased"],
     Stage.LOST: ["went with a competitor", "no budget this year", "no decision", "price too high"],
-    Stage.DISQUALIFIED: ["student", "company too small", "spam submission", "no purchasing authority"],
+    Stage.DISQUALIFIED: ["student", "company too small", "no purchasing authority", "not a fit for the product"],
     Stage.RECYCLED: ["no response after five attempts", "not ready, revisit next quarter"],
 }
+JUNK_REASONS = ["spam submission", "fake details", "test entry"]
 EMAIL_SUBJECTS = [
     "Following up on your demo request",
     "Quick question about your lead flow",
@@ -729,7 +730,8 @@ def _lead_plan(*, person: _Person, world: _World, accounts: dict[str, Account], 
             kind = rng.choice([ActivityKind.CALL, ActivityKind.EMAIL_SENT])
             log(kind, move_at, owner, _contact_payload(rng, kind))
             first_contacted_at = move_at
-        reason = rng.choice(REASONS[to_stage])
+        junk = to_stage == Stage.DISQUALIFIED and stage == Stage.NEW  # thrown out before anyone called
+        reason = rng.choice(JUNK_REASONS if junk else REASONS[to_stage])
         stage_changes.append(
             StageChange(from_stage=stage, to_stage=to_stage, changed_at=move_at, changed_by=owner, reason=reason)
         )
