@@ -47,7 +47,7 @@ def test_new_person_creates_a_lead_with_owner_and_stage_in_the_response(key_clie
     assert lead.campaign.utm_campaign == "spring-launch"
     assert lead.marketing_consent is True and lead.consent_at is not None
     assert lead.first_touch["utm_source"] == "google"
-    assert list(lead.activities.values_list("kind", flat=True)) == [ActivityKind.FORM_SUBMITTED]
+    assert lead.activities.filter(kind=ActivityKind.FORM_SUBMITTED).count() == 1
     assert list(lead.stage_changes.values_list("from_stage", "to_stage")) == [("", Stage.NEW)]
 
 
@@ -113,6 +113,7 @@ def test_same_phone_in_another_format_matches_the_existing_lead(key_client):
 def test_idempotency_key_replays_the_first_response_and_changes_nothing(key_client):
     # given
     first = key_client.post(URL, a_person(), format="json", HTTP_IDEMPOTENCY_KEY="form-123")
+    activities_after_first = Activity.objects.count()
     # when
     retry = key_client.post(URL, a_person(), format="json", HTTP_IDEMPOTENCY_KEY="form-123")
     # then
@@ -120,7 +121,7 @@ def test_idempotency_key_replays_the_first_response_and_changes_nothing(key_clie
     assert retry.status_code == 201
     assert retry.json() == first.json()
     assert IntakeSubmission.objects.count() == 1
-    assert Activity.objects.count() == 1
+    assert Activity.objects.count() == activities_after_first
 
 
 def test_idempotency_key_reused_for_another_body_is_refused(key_client):
