@@ -11,6 +11,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("leads/import/", include("leads.import_urls")),
+    path("leads/<int:lead_id>/privacy/", include("leads.privacy_urls")),
     path("leads/", include("leads.urls")),
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/", include("routing.api.urls")),

@@ -717,6 +717,7 @@ class _ImportRun:
                 payload={"from": from_stage, "to": stage, "reason": OUTCOME_REASON, "import_job_id": self.job.pk},
             )
         )
+        return True
 
 
 def _lead_build(

@@ -1,0 +1,486 @@
+"""CSV import: sniffing, mapping, preview, the batch run (dedupe, outcomes, rejects, cancel, resume),
+the pages, and a real worker. The bank-marketing test reads the shared data set in place."""
+
+import csv
+import io
+import time
+from itertools import islice
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from core.exceptions import ApplicationError
+from leads.imports import (
+    BATCH_SIZE,
+    csv_sniff,
+    import_cancel,
+    import_job_create,
+    import_mapping_suggest,
+    import_mapping_validate,
+    import_preview,
+    import_run,
+    import_start,
+)
+from leads.models import (
+    Activity,
+    ActivityKind,
+    ImportJob,
+    ImportStatus,
+    IntakeOutcome,
+    IntakeSubmission,
+    Lead,
+    Source,
+    Stage,
+    StageChange,
+)
+from leads.services import IntakeContext, LeadData, lead_capture
+from leads.tasks import lead_import_run_task
+from tests.core.factories import UserFactory
+from tests.leads.factories import CampaignFactory, LeadFactory, SourceFactory
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+BANK_CSV = ROOT / ".." / "shared" / "data" / "bank-marketing" / "bank-additional-full.csv"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def upload(content: str | bytes, name: str = "leads.csv", encoding: str = "utf-8") -> SimpleUploadedFile:
+    raw = content.encode(encoding) if isinstance(content, str) else content
+    return SimpleUploadedFile(name, raw, content_type="text/csv")
+
+
+def new_job(content: str | bytes, *, user=None, source=None, encoding: str = "utf-8") -> ImportJob:
+    return import_job_create(
+        user=user or UserFactory(), upload=upload(content, encoding=encoding), source=source or SourceFactory()
+    )
+
+
+def run_import(content: str | bytes, *, mapping: dict | None = None, campaign=None, **kwargs) -> ImportJob:
+    job = new_job(content, **kwargs)
+    with mock.patch("leads.tasks.lead_import_run_task.apply_async"):
+        import_start(job_id=job.pk, mapping=mapping or job.mapping, source=job.source, campaign=campaign)
+    while import_run(job_id=job.pk):
+        pass
+    job.refresh_from_db()
+    return job
+
+
+# --- reading the file ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding", "delimiter"),
+    [
+        ("\ufeffEmail;Name\na@x.example;Zoë\n".encode(), "utf-8-sig", ";"),
+        ("Email,Name\na@x.example,Zoë\n".encode(), "utf-8", ","),
+        ("Email;Name\na@x.example;Zoë\n".encode("latin-1"), "latin-1", ";"),
+        (b'"Email","Name; title"\na@x.example,"x"\n', "utf-8", ","),
+    ],
+)
+def test_sniff_detects_encoding_and_delimiter(raw, encoding, delimiter):
+    assert csv_sniff(head=raw) == (encoding, delimiter)
+
+
+def test_upload_stores_the_file_and_reads_the_header(settings):
+    # when
+    job = new_job("\ufeffE-mail;First name;Société;Plan\nzoe@x.example;Zoë;Acme;pro\n")
+    # then
+    assert job.status == ImportStatus.DRAFT
+    assert job.headers == ["E-mail", "First name", "Société", "Plan"]
+    assert (job.encoding, job.delimiter) == ("utf-8-sig", ";")
+    assert Path(job.file.path).is_relative_to(Path(settings.MEDIA_ROOT))
+    assert job.mapping == {
+        "E-mail": "email",
+        "First name": "first_name",
+        "Société": "custom:societe",
+        "Plan": "custom:plan",
+    }
+
+
+@pytest.mark.parametrize("content", ["", "   \n", "a,a\n1,2\n"])
+def test_upload_refuses_empty_files_and_duplicate_columns(content):
+    with pytest.raises(ApplicationError):
+        new_job(content)
+
+
+def test_mapping_is_remembered_per_source():
+    # given
+    source = SourceFactory()
+    job = run_import(
+        "Mail address,Org\nann@a.example,Initech\n",
+        source=source,
+        mapping={
+            "Mail address": "email",
+            "Org": "company_name",
+        },
+    )
+    assert job.status == ImportStatus.COMPLETED
+    # when
+    source.refresh_from_db()
+    suggested = import_mapping_suggest(headers=["Mail address", "Org", "New"], source=source)
+    # then
+    assert suggested == {"Mail address": "email", "Org": "company_name", "New": "custom:new"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"A": "first_name", "B": ""}, "Map a column to email or phone"),
+        ({"A": "email", "B": "email"}, "both mapped to email"),
+        ({"A": "email", "B": "shoe_size"}, "Unknown target"),
+    ],
+)
+def test_mapping_validation(mapping, message):
+    with pytest.raises(ApplicationError, match=message):
+        import_mapping_validate(headers=["A", "B"], mapping=mapping)
+
+
+# --- preview -------------------------------------------------------------------------------------
+
+
+def test_preview_validates_each_row_with_the_intake_rules():
+    # given
+    LeadFactory(email="known@acme.example")
+    job = new_job(
+        "email,phone,country,y\n"
+        "known@acme.example,,,yes\n"
+        "new@acme.example,,,no\n"
+        "not-an-email,,,\n"
+        ",12345,DE,\n"
+        ",,,\n"
+        "x@acme.example,,,maybe\n"
+    )
+    # when
+    rows = import_preview(job=job, mapping=job.mapping)
+    # then
+    assert [r.number for r in rows] == [1, 2, 3, 4, 6]  # the blank row is skipped
+    assert rows[0].matches_existing and rows[0].outcome == Stage.WON and not rows[0].error
+    assert not rows[1].matches_existing and rows[1].outcome == Stage.LOST
+    assert rows[2].error == "email: Enter a valid email address."
+    assert rows[3].error.startswith("phone:")
+    assert "is not an outcome" in rows[4].error
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def test_import_creates_leads_like_the_api_does():
+    # given
+    campaign = CampaignFactory()
+    # when
+    job = run_import(
+        "Email,First name,Last name,Phone,Country,Tags,Plan\n"
+        'ada@acme.example,Ada,Lovelace,+44 20 7946 0958,GB,"vip, conf",pro\n',
+        campaign=campaign,
+    )
+    # then
+    assert (job.status, job.total_rows, job.processed_rows) == (ImportStatus.COMPLETED, 1, 1)
+    assert (job.created_count, job.merged_count, job.rejected_count) == (1, 0, 0)
+    lead = Lead.objects.get()
+    assert lead.email_normalized == "ada@acme.example" and lead.phone_e164 == "+442079460958"
+    assert (lead.source, lead.campaign, lead.channel) == (job.source, campaign, job.source.channel)
+    assert lead.custom_fields == {"plan": "pro"}
+    assert sorted(lead.tags.values_list("name", flat=True)) == ["conf", "vip"]
+    assert lead.stage == Stage.NEW and lead.enriched_at is None  # the enrichment sweep picks it up
+    submission = IntakeSubmission.objects.get()
+    assert (submission.lead, submission.outcome, submission.submitted_by) == (
+        lead,
+        IntakeOutcome.CREATED,
+        job.created_by,
+    )
+    assert submission.payload["email"] == "ada@acme.example"
+    activity = Activity.objects.get(lead=lead)
+    assert activity.kind == ActivityKind.IMPORTED
+    assert activity.payload["submission_id"] == submission.pk and activity.payload["import_job_id"] == job.pk
+    assert list(StageChange.objects.values_list("from_stage", "to_stage", "reason")) == [("", Stage.NEW, "imported")]
+
+
+def test_import_deduplicates_against_existing_leads_and_within_the_file():
+    # given: a lead captured through the API earlier
+    existing = lead_capture(
+        data=LeadData(email="John.Smith@gmail.com", first_name="John"), context=IntakeContext(raw_payload={})
+    ).lead
+    content = (
+        "email,phone,last_name,company_name\n"
+        "johnsmith+news@gmail.com,,Smith,\n"  # same person as the API lead (Gmail normalisation)
+        "eve@corp.example,+49 30 901820,,Corp\n"  # new
+        "EVE@corp.example,,Evans,Other\n"  # same person again, later in the file
+        ",+4930901820,,\n"  # same phone as Eve
+        "bad-email,,,\n"
+    )
+    # when
+    job = run_import(content)
+    # then
+    assert (job.created_count, job.merged_count, job.rejected_count) == (1, 3, 1)
+    assert Lead.objects.count() == 2
+    existing.refresh_from_db()
+    assert (existing.first_name, existing.last_name) == ("John", "Smith")  # blanks filled, never overwritten
+    eve = Lead.objects.get(email_normalized="eve@corp.example")
+    assert (eve.phone_e164, eve.last_name, eve.company_name) == ("+4930901820", "Evans", "Corp")
+    assert eve.submissions.count() == 3
+    assert list(eve.submissions.order_by("id").values_list("outcome", flat=True)) == ["created", "merged", "merged"]
+    assert eve.activities.filter(kind=ActivityKind.IMPORTED).count() == 3
+    assert eve.stage_changes.count() == 1
+
+
+def test_dedupe_across_batches(monkeypatch):
+    # given: the same person in two batches of two rows
+    monkeypatch.setattr("leads.imports.BATCH_SIZE", 2)
+    job = new_job("email\na@x.example\nb@x.example\nA@x.example\nc@x.example\n")
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    # when
+    while import_run(job_id=job.pk, batch_size=2):
+        pass
+    # then
+    job.refresh_from_db()
+    assert (job.created_count, job.merged_count) == (3, 1)
+    assert Lead.objects.count() == 3
+
+
+def test_latin1_semicolon_file_keeps_accents():
+    job = run_import(
+        "Email;Nom\nrene@x.example;René Müller\n".encode("latin-1"),
+        mapping={
+            "Email": "email",
+            "Nom": "last_name",
+        },
+    )
+    assert job.encoding == "latin-1" and job.delimiter == ";"
+    assert Lead.objects.get().last_name == "René Müller"
+
+
+def test_historical_outcomes_close_leads_with_a_consistent_stage_history():
+    # given
+    existing_open = LeadFactory(email="open@x.example", stage=Stage.WORKING)
+    existing_won = LeadFactory(email="won@x.example", stage=Stage.WON)
+    content = (
+        "email,converted,created\n"
+        "a@x.example,yes,2024-03-01\n"
+        "b@x.example,no,2024-03-02\n"
+        "c@x.example,,2024-03-03\n"
+        "open@x.example,won,\n"
+        "won@x.example,lost,\n"
+    )
+    # when
+    job = run_import(content)
+    # then
+    assert job.mapping["converted"] == "outcome" and job.mapping["created"] == "created_at"
+    assert (job.created_count, job.merged_count, job.rejected_count) == (3, 2, 0)
+    stages = dict(Lead.objects.values_list("email", "stage"))
+    assert stages == {
+        "a@x.example": Stage.WON,
+        "b@x.example": Stage.LOST,
+        "c@x.example": Stage.NEW,
+        "open@x.example": Stage.WON,
+        "won@x.example": Stage.WON,  # a closed lead keeps its result
+    }
+    a = Lead.objects.get(email="a@x.example")
+    assert a.created_at.date().isoformat() == "2024-03-01" and a.stage_changed_at == a.created_at
+    assert list(a.stage_changes.values_list("from_stage", "to_stage")) == [("", Stage.NEW), (Stage.NEW, Stage.WON)]
+    assert a.activities.filter(kind=ActivityKind.STAGE_CHANGED, payload__to=Stage.WON).exists()
+    existing_open.refresh_from_db()
+    assert existing_open.stage_changes.get().from_stage == Stage.WORKING
+    # every lead's stage is the last stage change's target
+    for lead in Lead.objects.exclude(pk__in=[existing_open.pk, existing_won.pk]):
+        assert lead.stage_changes.order_by("changed_at", "id").last().to_stage == lead.stage
+
+
+def test_rejected_rows_download_with_reason_and_formula_guard(client, ops_user):
+    # given
+    job = run_import("email,first_name\n=HYPERLINK(1),x\nok@x.example,Ok\n,Nobody\n", user=ops_user)
+    client.force_login(ops_user)
+    # when
+    response = client.get(reverse("leads-import:rejects", args=[job.pk]))
+    # then
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["row", "reason", "email", "first_name"]
+    assert rows[1] == ["1", "email: Enter a valid email address.", "'=HYPERLINK(1)", "x"]
+    assert rows[2] == ["3", "email: Provide an email address or a phone number.", "", "Nobody"]
+
+
+def test_progress_is_committed_batch_by_batch_and_a_rerun_resumes():
+    # given
+    job = new_job("email\n" + "".join(f"p{n}@x.example\n" for n in range(5)))
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    # when: a run with no time left stops after its first batch
+    more = import_run(job_id=job.pk, time_budget=0, batch_size=2)
+    # then
+    job.refresh_from_db()
+    assert more and (job.status, job.total_rows, job.processed_rows, job.percent) == ("running", 5, 2, 40)
+    # when: the re-enqueued run (or a redelivery) resumes
+    while import_run(job_id=job.pk, batch_size=2):
+        pass
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.created_count, job.percent) == (ImportStatus.COMPLETED, 5, 5, 100)
+    # and a redelivered message for a finished job is a no-op
+    assert import_run(job_id=job.pk) is False
+    lead_import_run_task(job_id=job.pk)
+    assert Lead.objects.count() == 5 and IntakeSubmission.objects.count() == 5
+
+
+def test_cancel_stops_between_batches_and_keeps_what_was_imported():
+    # given
+    job = new_job("email\n" + "".join(f"p{n}@x.example\n" for n in range(6)))
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    import_run(job_id=job.pk, time_budget=0, batch_size=2)
+    # when
+    import_cancel(job_id=job.pk)
+    more = import_run(job_id=job.pk, batch_size=2)
+    # then
+    job.refresh_from_db()
+    assert not more and job.status == ImportStatus.CANCELLED and job.finished_at
+    assert job.processed_rows == 2 and Lead.objects.count() == 2
+
+
+def test_cancel_before_the_worker_starts():
+    job = new_job("email\na@x.example\n")
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    assert import_cancel(job_id=job.pk).status == ImportStatus.CANCELLED
+    assert import_run(job_id=job.pk) is False and Lead.objects.count() == 0
+
+
+def test_start_enqueues_the_task_after_commit_and_only_once(django_capture_on_commit_callbacks):
+    job = new_job("email\na@x.example\n")
+    with (
+        mock.patch("leads.tasks.lead_import_run_task.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    apply_async.assert_called_once_with(kwargs={"job_id": job.pk}, retry=False)
+    with pytest.raises(ApplicationError, match="already been started"):
+        import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+
+
+def test_a_failing_import_is_marked_failed():
+    job = new_job("email\na@x.example\n")
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    with mock.patch("leads.imports._ImportRun._batch_apply", side_effect=RuntimeError("disk on fire")):
+        import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and "disk on fire" in job.error
+
+
+def test_bank_marketing_history_import():
+    """A 2,000-row slice of the real UCI bank-marketing file (semicolon, quoted, outcome `y`).
+    It has no contact details, so the test adds a synthetic email per row: bank-<row>@example.invalid."""
+    # given
+    with open(BANK_CSV, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh, delimiter=";")
+        header = next(reader)
+        rows = list(islice(reader, 2000))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(["email", *header])
+    for number, row in enumerate(rows, start=1):
+        writer.writerow([f"bank-{number}@example.invalid", *row])
+    yes = sum(1 for row in rows if row[-1] == "yes")
+    # when
+    job = run_import(out.getvalue(), source=SourceFactory(name="Bank telemarketing"))
+    # then
+    assert job.mapping["y"] == "outcome" and job.mapping["job"] == "custom:job"
+    assert (job.status, job.created_count, job.rejected_count) == (ImportStatus.COMPLETED, 2000, 0)
+    assert Lead.objects.filter(stage=Stage.WON).count() == yes > 0
+    assert Lead.objects.filter(stage=Stage.LOST).count() == 2000 - yes
+    assert StageChange.objects.filter(to_stage__in=[Stage.WON, Stage.LOST]).count() == 2000
+    lead = Lead.objects.get(email="bank-1@example.invalid")
+    assert lead.custom_fields["job"] == "housemaid" and lead.custom_fields["age"] == "56"
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def test_import_pages_need_the_import_permission(client, rep_user):
+    client.force_login(rep_user)
+    assert client.get(reverse("leads-import:list")).status_code == 403
+
+
+def test_upload_map_preview_start_and_follow_progress(client, ops_user):
+    # given
+    client.force_login(ops_user)
+    CampaignFactory(name="Spring webinar")
+    assert client.get(reverse("leads-import:list")).status_code == 200
+    # when: upload
+    response = client.post(
+        reverse("leads-import:upload"),
+        {"file": upload("Mail,Name,Won\nann@a.example,Ann,yes\nbad,Bob,no\n"), "new_source": "Fair 2026"},
+    )
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("leads-import:detail", args=[job.pk])
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and b"Map columns" in page.content and b"New lead" in page.content
+    # when: the mapping changes, htmx asks for the preview only
+    preview = client.post(
+        reverse("leads-import:preview", args=[job.pk]),
+        {"map-0": "", "map-1": "first_name", "map-2": "outcome"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="import-preview",
+    )
+    assert preview.status_code == 200 and b'id="import-preview"' in preview.content
+    assert b"Map a column to email or phone" in preview.content and b"<html" not in preview.content
+    # when: start
+    with mock.patch("leads.tasks.lead_import_run_task.apply_async"):
+        started = client.post(
+            reverse("leads-import:start", args=[job.pk]),
+            {"map-0": "email", "map-1": "first_name", "map-2": "outcome", "campaign": ""},
+        )
+    assert started.status_code == 302
+    assert Source.objects.get(name="Fair 2026").import_mapping == {
+        "Mail": "email",
+        "Name": "first_name",
+        "Won": "outcome",
+    }
+    import_run(job_id=job.pk)
+    # then: the progress partial shows 100% and the counts, and stops polling
+    progress = client.get(reverse("leads-import:progress", args=[job.pk]), HTTP_HX_REQUEST="true")
+    html = progress.content.decode()
+    assert 'data-testid="import-percent">100%' in html and 'data-testid="import-created">1<' in html
+    assert 'data-testid="import-rejected">1<' in html and "every 1s" not in html
+    assert client.get(reverse("leads-import:detail", args=[job.pk])).status_code == 200
+
+
+def test_start_with_a_bad_mapping_shows_the_error(client, ops_user):
+    client.force_login(ops_user)
+    job = new_job("Mail,Name\nann@a.example,Ann\n", user=ops_user)
+    response = client.post(reverse("leads-import:start", args=[job.pk]), {"map-0": "", "map-1": "first_name"})
+    assert response.status_code == 400 and b"Map a column to email or phone" in response.content
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DRAFT
+
+
+def test_cancel_through_htmx_returns_the_progress_partial(client, ops_user):
+    client.force_login(ops_user)
+    job = new_job("email\na@x.example\n", user=ops_user)
+    response = client.post(reverse("leads-import:cancel", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b'data-status="cancelled"' in response.content
+
+
+# --- a real worker -------------------------------------------------------------------------------
+
+
+@pytest.mark.worker
+def test_a_real_worker_runs_an_import_to_the_end(celery_worker_process, settings):
+    # given: the worker reads the upload from the default MEDIA_ROOT (it does not see this test's settings)
+    settings.MEDIA_ROOT = str(ROOT / "var" / "media")
+    rows = BATCH_SIZE + 500
+    job = new_job("email,y\n" + "".join(f"w{n}@worker.example,{'yes' if n % 3 == 0 else 'no'}\n" for n in range(rows)))
+    # when
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_finished:
+            break
+        time.sleep(0.3)
+    # then
+    assert (job.status, job.percent, job.created_count) == (ImportStatus.COMPLETED, 100, rows)
+    assert Lead.objects.filter(stage=Stage.WON).count() == len(range(0, rows, 3))
+    job.file.delete(save=False)
