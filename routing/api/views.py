@@ -1,7 +1,7 @@
 """Routing API: the pull queue and claims, dry runs, reassignment. Thin: validate, call one service."""
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -117,6 +117,7 @@ class RoutingDryRunApi(APIView):
 
     permission_classes = [IsInternalUser]
 
+    @extend_schema_serializer(component_name="RoutingDryRunInput")
     class InputSerializer(serializers.Serializer):
         lead_id = serializers.IntegerField(required=False)
         email = serializers.CharField(required=False, allow_blank=True, default="")
@@ -171,6 +172,7 @@ def _target_rep(*, user, rep_id: int | None) -> RepProfile | None:
 class LeadReassignApi(APIView):
     permission_classes = [IsInternalUser]
 
+    @extend_schema_serializer(component_name="LeadReassignInput")
     class InputSerializer(serializers.Serializer):
         to_rep = serializers.IntegerField(required=False, allow_null=True, help_text="Empty: route through the rules.")
         reason = serializers.CharField(max_length=400)
@@ -196,10 +198,12 @@ class RepLeadsReassignApi(APIView):
 
     permission_classes = [IsInternalUser]
 
+    @extend_schema_serializer(component_name="RepLeadsReassignInput")
     class InputSerializer(serializers.Serializer):
         to_rep = serializers.IntegerField(required=False, allow_null=True)
         reason = serializers.CharField(max_length=400)
 
+    @extend_schema_serializer(component_name="RepLeadsReassignOutput")
     class OutputSerializer(serializers.Serializer):
         moved = serializers.IntegerField()
         failed = serializers.DictField(child=serializers.CharField())

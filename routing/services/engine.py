@@ -262,10 +262,38 @@ def rule_match(*, lead: Lead, rules: list[RoutingRule]) -> tuple[RoutingRule, Ru
     raise LookupError("no rule matched and there is no fallback rule")
 
 
+# What eligibility and the methods read: loading only these keeps the hot path lean.
+_CANDIDATE_FIELDS = (
+    "user__username",
+    "user__first_name",
+    "user__last_name",
+    "team_id",
+    "is_active",
+    "is_available",
+    "weight",
+    "capacity",
+    "open_leads",
+    "daily_cap",
+    "timezone",
+    "languages",
+    "products",
+    "industries",
+    "segments",
+    "work_days",
+    "work_start",
+    "work_end",
+    "out_of_office_from",
+    "out_of_office_until",
+    "routed_total",
+    "assigned_today",
+    "assigned_on",
+)
+
+
 def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset()) -> QuerySet[RepProfile]:
     """The reps an action may choose from, in one query: the action's team and hand-picked pool
     (everyone when it names neither)."""
-    reps = RepProfile.objects.select_related("user").filter(is_active=True)
+    reps = RepProfile.objects.select_related("user").only(*_CANDIDATE_FIELDS).filter(is_active=True)
     if action.method == Method.NAMED_REP:
         reps = reps.filter(pk=action.rep_id)
     else:
