@@ -106,6 +106,7 @@ def test_ops_filters_opens_a_lead_and_logs_a_call(browser, live_server, workspac
     expect(page.locator("#activity-form")).to_contain_text("Call logged")
     expect(page.locator("#lead-timeline .tl-call")).to_contain_text("Spoke to Ada: demo booked for Tuesday")
     expect(page.locator("#lead-header .stage")).to_have_text("Working")
+    expect(page.locator("#stage-form")).to_contain_text("Move from Working to")
     expect(page.locator("#id_note")).to_have_value("")
     page.screenshot(path=SCREENSHOTS / f"leads-detail-call-logged-{viewport}.png", full_page=True)
     assert dialogs == []

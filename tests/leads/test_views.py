@@ -482,3 +482,46 @@ def test_navigation_shows_the_pages_of_each_role(ops_user, rep_user):
     rep_page = client_for(rep_user).get(reverse("home")).content.decode()
     assert f'href="{reverse("leads:lead_list")}"' in ops_page and ">Leads</a>" in ops_page
     assert ">My leads</a>" in rep_page and ">Admin</a>" not in rep_page
+
+
+def test_manager_reassigns_a_lead_from_its_page_and_a_rep_may_not(manager_user):
+    from tests.routing.factories import RepProfileFactory
+
+    # given
+    old, new = RepProfileFactory(), RepProfileFactory()
+    lead = LeadFactory(owner=old.user, stage=Stage.WORKING)
+    url = reverse("leads:lead_reassign", args=[lead.pk])
+
+    # when
+    refused = client_for(old.user).post(url, {"to_rep": new.pk, "reason": "mine now"})
+    no_reason = client_for(manager_user).post(url, {"to_rep": new.pk, "reason": ""}, **htmx("reassign-form"))
+    response = client_for(manager_user).post(
+        url, {"to_rep": new.pk, "reason": "Speaks German"}, **htmx("reassign-form")
+    )
+
+    # then
+    assert refused.status_code == 403
+    assert no_reason.status_code == 200 and "This field is required." in no_reason.content.decode()
+    assert response.status_code == 200 and response["HX-Trigger"] == '{"lead-reassigned": {}}'
+    lead.refresh_from_db()
+    assert lead.owner == new.user
+    assert lead.activities.filter(kind=ActivityKind.ASSIGNED, payload__reason="Speaks German").exists()
+
+
+def test_bulk_reassign_to_a_rep(manager_user):
+    from tests.routing.factories import RepProfileFactory
+
+    # given
+    new = RepProfileFactory()
+    leads = LeadFactory.create_batch(2, stage=Stage.NEW)
+
+    # when
+    response = client_for(manager_user).post(
+        reverse("leads:lead_bulk"),
+        {"action": "reassign", "to_rep": new.pk, "reason": "Territory change", "lead_ids": [lead.pk for lead in leads]},
+        **HTMX_TABLE,
+    )
+
+    # then
+    assert "2 leads updated." in response.content.decode()
+    assert Lead.objects.filter(owner=new.user).count() == 2
