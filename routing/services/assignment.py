@@ -135,8 +135,11 @@ def _lead_set_owner(*, lead: Lead, rep: RepProfile | None, now: datetime) -> Non
     lead.assigned_at = now if rep else None
 
 
-def _queue_put(*, lead: Lead, queue: Queue, now: datetime) -> None:
+def _queue_put(*, lead: Lead, queue: Queue, now: datetime, fresh: bool = False) -> None:
     due_at = now + timedelta(minutes=queue.sla_minutes)
+    if fresh:  # a lead captured in this transaction has no entry yet
+        QueueEntry.objects.create(lead=lead, queue=queue, enqueued_at=now, due_at=due_at)
+        return
     QueueEntry.objects.update_or_create(
         lead=lead,
         defaults={"queue": queue, "enqueued_at": now, "due_at": due_at, "claimed_at": None, "claimed_by": None},
@@ -154,6 +157,7 @@ def _route(
     actor: AbstractBaseUser | None = None,
     exclude_rep_ids: frozenset[int] = frozenset(),
     reason_prefix: str = "",
+    fresh: bool = False,
 ) -> Assignment:
     """Decide and apply, retrying the decision when a concurrent request took the chosen rep first.
     The caller holds the lead (its own fresh insert, or a row lock)."""
@@ -171,19 +175,25 @@ def _route(
         decision.queue, decision.rep = decision.rule.queue, None
         decision.reason = "queued: every eligible rep was taken by concurrent requests"
     reason = f"{reason_prefix}{decision.reason}"
+    # A fresh lead (captured in this transaction) has no owner and no queue entry: fewer queries on
+    # the intake path.
     if decision.rep is not None:
         _lead_set_owner(lead=lead, rep=decision.rep, now=now)
-        _queue_close(lead=lead, rep=decision.rep, now=now)
+        if not fresh:
+            _queue_close(lead=lead, rep=decision.rep, now=now)
     else:
-        _lead_set_owner(lead=lead, rep=None, now=now)
-        _queue_put(lead=lead, queue=decision.queue, now=now)
+        if not fresh:
+            _lead_set_owner(lead=lead, rep=None, now=now)
+        _queue_put(lead=lead, queue=decision.queue, now=now, fresh=fresh)
     return _assignment_record(lead=lead, decision=decision, now=now, actor=actor, reason=reason)
 
 
-def lead_route(*, lead: Lead, actor: AbstractBaseUser | None = None) -> Assignment:
-    """Push assignment of a newly captured lead, inside the intake transaction (so the 201 response
-    carries the owner). The owner is notified after commit."""
-    return _route(lead=lead, now=timezone.now(), actor=actor)
+def lead_route(*, lead: Lead, actor: AbstractBaseUser | None = None, fresh: bool = True) -> Assignment:
+    """Push assignment of a lead, inside the caller's transaction; intake calls it for every new
+    lead (`fresh`: created in this transaction, no owner and no queue entry yet), so the 201
+    response carries the owner. The owner is notified after commit. Moving a lead that already
+    has an owner or a queue entry is `lead_reassign`."""
+    return _route(lead=lead, now=timezone.now(), actor=actor, fresh=fresh)
 
 
 @transaction.atomic(durable=True)
