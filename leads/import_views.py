@@ -81,7 +81,9 @@ def _preview_context(job: ImportJob, mapping: dict[str, str]) -> dict:
     except ApplicationError as exc:
         mapping_error = exc.message
     rows = import_preview(job=job, mapping=mapping)
-    columns = sorted({key for row in rows for key in row.values}, key=lambda k: (k.startswith(CUSTOM_PREFIX), k))
+    labels = dict(LEAD_FIELD_TARGETS)
+    keys = sorted({key for row in rows for key in row.values}, key=lambda k: (k.startswith(CUSTOM_PREFIX), k))
+    columns = [(key, labels.get(key) or key.removeprefix(CUSTOM_PREFIX)) for key in keys]
     return {
         "preview_rows": rows,
         "preview_columns": columns,

@@ -418,6 +418,7 @@ class PreviewRow:
     outcome: str
     error: str
     matches_existing: bool = False
+    duplicate_of: int = 0  # an earlier row of the file is the same person
 
 
 def import_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = PREVIEW_ROWS) -> list[PreviewRow]:
@@ -439,7 +440,14 @@ def import_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = PREV
             known_emails.add(email)
             known_phones.add(phone)
     preview = []
+    first_seen: dict[str, int] = {}
     for row in rows:
+        duplicate_of = 0
+        if row.data:
+            keys = [k for k in (row.email_normalized, row.data.phone_e164) if k]
+            duplicate_of = next((first_seen[k] for k in keys if k in first_seen), 0)
+            for key in keys:
+                first_seen.setdefault(key, row.number)
         values = {
             k: (", ".join(v) if isinstance(v, list) else v) for k, v in row.payload.items() if k != "custom_fields"
         }
@@ -448,7 +456,7 @@ def import_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = PREV
             row.data
             and (row.email_normalized in known_emails or (row.data.phone_e164 and row.data.phone_e164 in known_phones))
         )
-        preview.append(PreviewRow(row.number, values, row.outcome, row.reason, matches))
+        preview.append(PreviewRow(row.number, values, row.outcome, row.reason, matches, duplicate_of))
     return preview
 
 

@@ -157,16 +157,18 @@ def test_preview_validates_each_row_with_the_intake_rules():
         ",12345,DE,\n"
         ",,,\n"
         "x@acme.example,,,maybe\n"
+        "NEW@acme.example,,,\n"
     )
     # when
     rows = import_preview(job=job, mapping=job.mapping)
     # then
-    assert [r.number for r in rows] == [1, 2, 3, 4, 6]  # the blank row is skipped
+    assert [r.number for r in rows] == [1, 2, 3, 4, 6, 7]  # the blank row is skipped
     assert rows[0].matches_existing and rows[0].outcome == Stage.WON and not rows[0].error
     assert not rows[1].matches_existing and rows[1].outcome == Stage.LOST
     assert rows[2].error == "email: Enter a valid email address."
     assert rows[3].error.startswith("phone:")
     assert "is not an outcome" in rows[4].error
+    assert rows[5].duplicate_of == 2 and not rows[1].duplicate_of
 
 
 # --- the run -------------------------------------------------------------------------------------
