@@ -15,6 +15,7 @@ the old owner's then the new owner's in ascending pk order.
 from django.db.models import QuerySet
 
 from leads.models import Lead
+from routing.models import RepProfile
 
 
 def leads_claimable_for_update(*, lead_ids: list[int]) -> QuerySet[Lead]:
@@ -39,3 +40,9 @@ def leads_next_claimable_for_update(*, queue_ids) -> QuerySet[Lead]:
         .order_by("-score", "queue_entry__due_at", "pk")
         .select_for_update(of=("self",), no_key=True, skip_locked=True)[:1]
     )
+
+
+def reps_for_recount(*, rep_ids: list[int]) -> QuerySet[RepProfile]:
+    """A rep whose open-lead counter is recounted: waits for in-flight assignments to this rep to
+    commit, so the count that follows sees them. Takes no lead lock, so the order holds."""
+    return RepProfile.objects.filter(pk__in=rep_ids).order_by("pk").select_for_update(of=("self",), no_key=True)

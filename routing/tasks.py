@@ -14,3 +14,11 @@ def rep_open_leads_sync_task(*, rep_id: int) -> None:
     from routing.services import rep_open_leads_sync
 
     rep_open_leads_sync(rep_id=rep_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def rep_open_leads_sweep_task() -> int:
+    """Beat job: give back the capacity of leads that were closed (won, lost, disqualified)."""
+    from routing.services import rep_open_leads_sweep
+
+    return rep_open_leads_sweep()

@@ -6,6 +6,7 @@ from routing.services.assignment import (
     lead_route,
     rep_capacity_release,
     rep_leads_reassign,
+    rep_open_leads_sweep,
     rep_open_leads_sync,
 )
 from routing.services.claims import LeadAlreadyClaimed, NotEligibleForQueue, lead_claim, lead_claim_next
@@ -29,6 +30,7 @@ __all__ = [
     "rep_availability_update",
     "rep_capacity_release",
     "rep_leads_reassign",
+    "rep_open_leads_sweep",
     "rep_open_leads_sync",
     "routing_decide",
     "routing_dry_run",

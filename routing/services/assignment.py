@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.enqueue import enqueue_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
 from leads.models import Activity, ActivityKind, Lead
-from routing.locks import leads_for_reassign
+from routing.locks import leads_for_reassign, reps_for_recount
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
 from routing.selectors import CLOSED_STAGES, lead_open_ids_for_rep
 from routing.services.engine import Decision, rep_local_today, routing_decide
@@ -267,13 +267,23 @@ def rep_leads_reassign(
 
 
 def rep_open_leads_sync(*, rep_id: int) -> int:
-    """Recount a rep's open leads from the leads table (after stage changes closed some). Returns
-    the new count; never above capacity (the constraint), so an over-full rep is capped."""
+    """Recount a rep's open leads from the leads table: stage changes that close a lead (won, lost,
+    disqualified) happen in the leads app and do not release capacity themselves. Returns the new
+    count, capped at capacity (the constraint)."""
     with transaction.atomic():
-        rep = RepProfile.objects.filter(pk=rep_id).first()
+        rep = reps_for_recount(rep_ids=[rep_id]).first()
         if rep is None:
             return 0
         count = Lead.objects.filter(owner_id=rep.user_id).exclude(stage__in=CLOSED_STAGES).count()
         count = min(count, rep.capacity)
-        RepProfile.objects.filter(pk=rep_id).update(open_leads=count)
+        if count != rep.open_leads:
+            RepProfile.objects.filter(pk=rep_id).update(open_leads=count)
     return count
+
+
+def rep_open_leads_sweep() -> int:
+    """Recount every active rep, one short transaction each (a beat job). Returns how many changed."""
+    changed = 0
+    for rep_id, before in RepProfile.objects.filter(is_active=True).values_list("pk", "open_leads"):
+        changed += rep_open_leads_sync(rep_id=rep_id) != before
+    return changed

@@ -285,3 +285,14 @@ def test_closed_leads_do_not_count_after_sync():
     LeadFactory(owner=rep.user, stage=Stage.WON)
     LeadFactory(owner=rep.user, stage=Stage.WORKING)
     assert rep_open_leads_sync(rep_id=rep.pk) == 1
+
+
+def test_sweep_gives_back_capacity_of_closed_leads():
+    from routing.services import rep_open_leads_sweep
+
+    rep = RepProfileFactory(open_leads=2)
+    LeadFactory(owner=rep.user, stage=Stage.LOST)
+    LeadFactory(owner=rep.user, stage=Stage.NEW)
+    assert rep_open_leads_sweep() == 1
+    rep.refresh_from_db()
+    assert rep.open_leads == 1
