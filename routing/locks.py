@@ -19,11 +19,13 @@ from routing.models import RepProfile
 
 
 def leads_claimable_for_update(*, lead_ids: list[int]) -> QuerySet[Lead]:
-    """Queued, ownerless leads that nobody else is claiming right now (SKIP LOCKED: a claimer never
-    waits behind another claimer; it moves on or reports that someone else was first)."""
+    """Leads someone wants to claim, best first, skipping those another claimer holds (SKIP LOCKED:
+    a claimer never waits behind another one). Only primary keys in the WHERE clause, so the plan
+    is index lookups whatever the table size or the planner's statistics; the caller checks the
+    locked row (owner, queue entry) and slices to the one lead it takes."""
     return (
-        Lead.objects.filter(pk__in=lead_ids, owner__isnull=True, queue_entry__claimed_at__isnull=True)
-        .order_by("pk")
+        Lead.objects.filter(pk__in=lead_ids)
+        .order_by("-score", "pk")
         .select_for_update(of=("self",), no_key=True, skip_locked=True)
     )
 
@@ -31,15 +33,6 @@ def leads_claimable_for_update(*, lead_ids: list[int]) -> QuerySet[Lead]:
 def leads_for_reassign(*, lead_ids: list[int]) -> QuerySet[Lead]:
     """Leads whose owner a manager changes; waits for a concurrent claim or reassignment to finish."""
     return Lead.objects.filter(pk__in=lead_ids).order_by("pk").select_for_update(of=("self",), no_key=True)
-
-
-def leads_next_claimable_for_update(*, queue_ids) -> QuerySet[Lead]:
-    """The best waiting lead of these queues that nobody else is claiming (priority order)."""
-    return (
-        Lead.objects.filter(owner__isnull=True, queue_entry__claimed_at__isnull=True, queue_entry__queue__in=queue_ids)
-        .order_by("-score", "queue_entry__due_at", "pk")
-        .select_for_update(of=("self",), no_key=True, skip_locked=True)[:1]
-    )
 
 
 def reps_for_recount(*, rep_ids: list[int]) -> QuerySet[RepProfile]:

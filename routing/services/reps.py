@@ -5,7 +5,7 @@ from datetime import date, time
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
@@ -39,6 +39,14 @@ def rep_availability_update(
     return rep
 
 
+def lead_url(*, lead_id: int) -> str:
+    """The lead page (leads app) when it is there, else routing's "why this owner" page."""
+    try:
+        return reverse("leads:lead_detail", kwargs={"lead_id": lead_id})
+    except NoReverseMatch:
+        return reverse("routing:lead_why", kwargs={"lead_id": lead_id})
+
+
 def assignment_notify(*, assignment_id: int) -> Notification | None:
     """Tell a new owner about their lead: an in-app notification and an email. Idempotent: the
     conditional UPDATE on notified_at makes a redelivered task a no-op."""
@@ -53,7 +61,7 @@ def assignment_notify(*, assignment_id: int) -> Notification | None:
             recipient=user,
             title=f"New lead: {lead}",
             body=assignment.reason,
-            url=reverse("routing:lead_why", kwargs={"lead_id": lead.pk}),
+            url=lead_url(lead_id=lead.pk),
         )
     if user.email:  # outside the transaction: no email sends while holding anything
         send_mail(
