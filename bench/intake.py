@@ -611,6 +611,7 @@ def _self_check_phones() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     _self_check_phones()
     only = {k.strip() for k in args.only.split(",") if k.strip()}
