@@ -82,7 +82,7 @@ PREVIEW_ROWS = 20
 SNIFF_BYTES = 64 * 1024
 MAX_COLUMNS = 200
 TIME_BUDGET_SECONDS = 40.0  # below CELERY_TASK_SOFT_TIME_LIMIT (60 s); the task re-enqueues itself
-_BATCH_RETRIES = 3
+_ROW_RETRIES = 5
 
 TARGET_IGNORE = ""
 TARGET_OUTCOME = "outcome"
@@ -536,29 +536,48 @@ class _ImportRun:
         return self.campaigns[key]
 
     def batch_commit(self, *, offset: int, raw: list[tuple[int, list[str]]]) -> None:
-        """Import one batch and move the job's counters, in one transaction; retried on a race."""
+        """Import one batch and move the job's counters, in one transaction.
+
+        A unique violation means a concurrent intake created one of these people after our
+        look-up: the batch is rolled back and tried again, and if it collides again (intake keeps
+        creating the same people) it goes row by row, each row in a savepoint that is retried
+        until its look-up sees the other lead, like `lead_capture` does. Always makes progress."""
         rows = [self.reader.read(number=n, cells=cells) for n, cells in raw if any(c.strip() for c in cells)]
-        for attempt in range(_BATCH_RETRIES):
-            try:
-                with transaction.atomic(durable=True):
-                    counts = self._batch_apply(rows=rows)
-                    moved = ImportJob.objects.filter(
-                        pk=self.job.pk, status=ImportStatus.RUNNING, processed_rows=offset, cancel_requested=False
-                    ).update(
-                        processed_rows=F("processed_rows") + len(raw),
-                        created_count=F("created_count") + counts.created,
-                        merged_count=F("merged_count") + counts.merged,
-                        rejected_count=F("rejected_count") + counts.rejected,
-                        updated_at=timezone.now(),
-                    )
-                    if not moved:
-                        raise _Superseded
-                return
-            except IntegrityError:
-                # A concurrent intake created one of these people after our look-up: look again.
-                if attempt == _BATCH_RETRIES - 1:
-                    raise
-                logger.info("Import %s: unique conflict in batch at %s, retrying", self.job.pk, offset)
+        try:
+            with transaction.atomic(durable=True):
+                self._counters_move(offset=offset, size=len(raw), counts=self._batch_apply(rows=rows))
+            return
+        except IntegrityError:
+            logger.info("Import %s: unique conflict in the batch at row %s, going row by row", self.job.pk, offset)
+        with transaction.atomic(durable=True):
+            counts = _Counts()
+            for row in rows:
+                for attempt in range(_ROW_RETRIES):
+                    try:
+                        with transaction.atomic():
+                            row_counts = self._batch_apply(rows=[row])
+                        break
+                    except IntegrityError:
+                        if attempt == _ROW_RETRIES - 1:
+                            raise
+                counts.created += row_counts.created
+                counts.merged += row_counts.merged
+                counts.rejected += row_counts.rejected
+            self._counters_move(offset=offset, size=len(raw), counts=counts)
+
+    def _counters_move(self, *, offset: int, size: int, counts: _Counts) -> None:
+        """Progress, in the batch's transaction; only from the offset this run read (idempotency)."""
+        moved = ImportJob.objects.filter(
+            pk=self.job.pk, status=ImportStatus.RUNNING, processed_rows=offset, cancel_requested=False
+        ).update(
+            processed_rows=F("processed_rows") + size,
+            created_count=F("created_count") + counts.created,
+            merged_count=F("merged_count") + counts.merged,
+            rejected_count=F("rejected_count") + counts.rejected,
+            updated_at=timezone.now(),
+        )
+        if not moved:
+            raise _Superseded
 
     def _batch_apply(self, *, rows: list[_Row]) -> _Counts:
         now = timezone.now()
@@ -848,7 +867,8 @@ def _bulk_insert(model: type[models.Model], objs: list[models.Model]) -> None:
             obj.pk = pk
         names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         table = connection.ops.quote_name(meta.db_table)
-        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        # Through Django's error wrapper, so a unique violation is django.db.IntegrityError as for an INSERT.
+        with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for obj in objs:
                 copy.write_row([_copy_value(obj, f, how) for f, how in columns])
     for obj in objs:

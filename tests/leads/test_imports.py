@@ -3,6 +3,7 @@ the pages, and a real worker. The bank-marketing test reads the shared data set 
 
 import csv
 import io
+import threading
 import time
 from itertools import islice
 from pathlib import Path
@@ -10,9 +11,11 @@ from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
 from core.exceptions import ApplicationError
+from leads import imports
 from leads.imports import (
     BATCH_SIZE,
     csv_sniff,
@@ -38,6 +41,7 @@ from leads.models import (
 )
 from leads.services import IntakeContext, LeadData, lead_capture
 from leads.tasks import lead_import_run_task
+from tests.conftest import requires_postgres
 from tests.core.factories import UserFactory
 from tests.leads.factories import CampaignFactory, LeadFactory, SourceFactory
 
@@ -486,3 +490,74 @@ def test_a_real_worker_runs_an_import_to_the_end(celery_worker_process, settings
     assert (job.status, job.percent, job.created_count) == (ImportStatus.COMPLETED, 100, rows)
     assert Lead.objects.filter(stage=Stage.WON).count() == len(range(0, rows, 3))
     job.file.delete(save=False)
+
+
+# --- races with the intake API -------------------------------------------------------------------
+
+
+def test_a_person_created_by_the_api_between_look_up_and_insert_is_merged_not_duplicated():
+    # given: the batch's look-up misses the lead the first time (as if the API created it just after)
+    job = new_job("email,first_name\nrace@x.example,Importer\nother@x.example,\n")
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    api_lead = lead_capture(data=LeadData(email="race@x.example"), context=IntakeContext(raw_payload={})).lead
+    real = imports._leads_matching
+    calls = []
+
+    def stale_first_time(**kwargs):
+        calls.append(1)
+        return Lead.objects.none() if len(calls) == 1 else real(**kwargs)
+
+    # when
+    with mock.patch("leads.imports._leads_matching", side_effect=stale_first_time):
+        import_run(job_id=job.pk)
+    # then: the unique constraint refused the duplicate, the batch was retried and merged
+    job.refresh_from_db()
+    assert len(calls) > 1  # the batch went again, row by row
+    assert (job.status, job.created_count, job.merged_count) == (ImportStatus.COMPLETED, 1, 1)
+    api_lead.refresh_from_db()
+    assert api_lead.first_name == "Importer" and Lead.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@requires_postgres
+def test_import_and_api_submissions_of_the_same_people_at_once_give_one_lead_each():
+    # given
+    people = [f"p{n}@race.example" for n in range(300)]
+    job = new_job("email\n" + "\n".join(people) + "\n")
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def importer() -> None:
+        try:
+            barrier.wait()
+            while import_run(job_id=job.pk, batch_size=50):
+                pass
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def api(offset: int) -> None:
+        try:
+            barrier.wait()
+            for email in people[offset::2]:
+                lead_capture(data=LeadData(email=email.upper()), context=IntakeContext(raw_payload={}))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=importer), threading.Thread(target=api, args=(0,))]
+    threads.append(threading.Thread(target=api, args=(1,)))
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # then
+    assert not errors, errors
+    job.refresh_from_db()
+    assert job.status == ImportStatus.COMPLETED and job.created_count + job.merged_count == 300
+    assert Lead.objects.count() == 300
+    assert IntakeSubmission.objects.count() == 600  # one per import row and one per API call
