@@ -318,7 +318,9 @@ def measure_claims(*, leads_count: int, threads: int) -> None:
             )
             ids += [lead.pk for lead in new]
         QueueEntry.objects.filter(queue=queue).delete()
-        QueueEntry.objects.bulk_create([QueueEntry(lead_id=pk, queue=queue, enqueued_at=now, due_at=now) for pk in ids])
+        QueueEntry.objects.bulk_create(
+            [QueueEntry(lead_id=pk, queue=queue, score=pk % 100, enqueued_at=now, due_at=now) for pk in ids]
+        )
         outcomes = {"claimed": 0, "conflict": 0}
         lock = threading.Lock()
         barrier = threading.Barrier(threads)
@@ -371,6 +373,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--claim-leads", type=int, default=5000)
     parser.add_argument("--claim-threads", type=int, default=16)
+    parser.add_argument("--claims-only", action="store_true", help="keep the database, measure claims only")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadops_bench_routing"),
@@ -391,6 +394,9 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    if args.claims_only:
+        measure_claims(leads_count=args.claim_leads, threads=args.claim_threads)
+        return
     with connection.cursor() as cursor:  # a clean slate
         cursor.execute(
             "TRUNCATE leads_lead, routing_assignment, routing_queueentry, routing_routingrule, routing_ruleaction, "

@@ -160,7 +160,7 @@ def queue_list_for_rep(*, rep: RepProfile, limit: int = 100) -> QuerySet[QueueEn
     return (
         QueueEntry.objects.filter(claimed_at__isnull=True, queue__in=queues_for_rep(rep=rep))
         .select_related("lead__owner", "lead__source", "lead__campaign", "queue")
-        .order_by("-lead__score", "due_at", "enqueued_at", "pk")[:limit]
+        .order_by("-score", "due_at", "pk")[:limit]
     )
 
 

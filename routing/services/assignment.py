@@ -138,11 +138,18 @@ def _lead_set_owner(*, lead: Lead, rep: RepProfile | None, now: datetime) -> Non
 def _queue_put(*, lead: Lead, queue: Queue, now: datetime, fresh: bool = False) -> None:
     due_at = now + timedelta(minutes=queue.sla_minutes)
     if fresh:  # a lead captured in this transaction has no entry yet
-        QueueEntry.objects.create(lead=lead, queue=queue, enqueued_at=now, due_at=due_at)
+        QueueEntry.objects.create(lead=lead, queue=queue, score=lead.score, enqueued_at=now, due_at=due_at)
         return
     QueueEntry.objects.update_or_create(
         lead=lead,
-        defaults={"queue": queue, "enqueued_at": now, "due_at": due_at, "claimed_at": None, "claimed_by": None},
+        defaults={
+            "queue": queue,
+            "score": lead.score,
+            "enqueued_at": now,
+            "due_at": due_at,
+            "claimed_at": None,
+            "claimed_by": None,
+        },
     )
 
 
@@ -287,3 +294,8 @@ def rep_open_leads_sweep() -> int:
     for rep_id, before in RepProfile.objects.filter(is_active=True).values_list("pk", "open_leads"):
         changed += rep_open_leads_sync(rep_id=rep_id) != before
     return changed
+
+
+def queue_entry_score_sync(*, lead_id: int, score: int) -> None:
+    """Keep a waiting lead's queue priority in step with its score (for whoever rescores leads)."""
+    QueueEntry.objects.filter(lead_id=lead_id, claimed_at__isnull=True).exclude(score=score).update(score=score)

@@ -47,7 +47,7 @@ def lead_claim_next(*, rep: RepProfile) -> Lead | None:
     open_entries = QueueEntry.objects.filter(claimed_at__isnull=True, queue__in=queues_for_rep(rep=rep))
     window = 64  # the best open entries; wider only when that many claimers hold them right now
     for _ in range(20):
-        best = list(open_entries.order_by("-lead__score", "due_at", "pk").values_list("lead_id", flat=True)[:window])
+        best = list(open_entries.order_by("-score", "due_at", "pk").values_list("lead_id", flat=True)[:window])
         if not best:
             return None
         lead = leads_claimable_for_update(lead_ids=best).first()

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def queued_lead(*, queue=None, score=0):
     lead = LeadFactory(score=score)
     now = timezone.now()
-    QueueEntry.objects.create(lead=lead, queue=queue or QueueFactory(), enqueued_at=now, due_at=now)
+    QueueEntry.objects.create(lead=lead, queue=queue or QueueFactory(), score=score, enqueued_at=now, due_at=now)
     return lead
 
 

@@ -52,7 +52,7 @@ def test_two_reps_race_for_the_same_leads(browser, live_server):
     second = LeadFactory(first_name="Edsger", last_name="Dijkstra", score=10)
     now = timezone.now()
     for lead in (first, second):
-        QueueEntry.objects.create(lead=lead, queue=queue, enqueued_at=now, due_at=now)
+        QueueEntry.objects.create(lead=lead, queue=queue, score=lead.score, enqueued_at=now, due_at=now)
     page_a = signed_in_page(browser, live_server, ada.user)
     page_b = signed_in_page(browser, live_server, grace.user)
     expect(page_a.locator(f"#queue-row-{first.pk}")).to_be_visible()
