@@ -524,6 +524,7 @@ class _ImportRun:
         self.reader = RowReader(headers=job.headers, mapping=job.mapping)
         self.source = job.source
         self.actor = job.created_by
+        self.source_id, self.actor_id = job.source_id, job.created_by_id
         self.campaigns: dict[tuple[str, str], Campaign | None] = {}
         self.default_channel = self.source.channel if self.source else Channel.IMPORT
 
@@ -608,9 +609,11 @@ class _ImportRun:
 
         new_leads: list[Lead] = []
         touched_existing: dict[int, set[str]] = {}
-        submissions: list[IntakeSubmission] = []
-        activities: list[Activity] = []
-        stage_changes: list[StageChange] = []
+        # Rows of the other tables as plain dicts (no model instances: the import's hot loop).
+        submissions: list[dict[str, Any]] = []
+        activities: list[dict[str, Any]] = []
+        stage_changes: list[dict[str, Any]] = []
+        submission_payloads: list[dict[str, Any]] = []
         lead_tags: list[tuple[Lead, list[str]]] = []
         for row in valid:
             data = row.data
@@ -639,14 +642,14 @@ class _ImportRun:
                 )
                 new_leads.append(lead)
                 stage_changes.append(
-                    StageChange(
-                        lead=lead,
-                        from_stage="",
-                        to_stage=lead.stage,
-                        changed_at=occurred_at,
-                        changed_by=self.actor,
-                        reason=IMPORT_REASON,
-                    )
+                    {
+                        "lead_id": lead,
+                        "from_stage": "",
+                        "to_stage": lead.stage,
+                        "changed_at": occurred_at,
+                        "changed_by_id": self.actor_id,
+                        "reason": IMPORT_REASON,
+                    }
                 )
                 counts.created += 1
             else:
@@ -680,45 +683,46 @@ class _ImportRun:
             if data.tags:
                 lead_tags.append((lead, data.tags))
 
-            submission = IntakeSubmission(
-                received_at=now,
-                source=self.source,
-                submitted_by=self.actor,
-                payload=row.payload,
-                lead=lead,
-                outcome=IntakeOutcome.CREATED if created else IntakeOutcome.MERGED,
-                response_status=201 if created else 200,
+            submissions.append(
+                {
+                    "received_at": now,
+                    "source_id": self.source_id,
+                    "submitted_by_id": self.actor_id,
+                    "payload": row.payload,
+                    "lead_id": lead,
+                    "outcome": IntakeOutcome.CREATED if created else IntakeOutcome.MERGED,
+                    "response_status": 201 if created else 200,
+                }
             )
-            submissions.append(submission)
             payload: dict[str, Any] = {"channel": channel, **touch, "import_job_id": self.job.pk, "row": row.number}
             if data.message:
                 payload["message"] = data.message
             activities.append(
-                Activity(
-                    lead=lead, kind=ActivityKind.IMPORTED, occurred_at=occurred_at, actor=self.actor, payload=payload
-                )
+                {
+                    "lead_id": lead,
+                    "kind": ActivityKind.IMPORTED,
+                    "occurred_at": occurred_at,
+                    "actor_id": self.actor_id,
+                    "payload": payload,
+                }
             )
-            activities[-1]._submission = submission  # submission_id is known after its insert
+            submission_payloads.append(payload)  # gets submission_id once the submission has one
 
         _bulk_insert(Lead, new_leads)
         # Returning people: one UPDATE each of only what changed (cheaper than bulk_update's CASE).
         for lead_id, changed in touched_existing.items():
             lead = existing[lead_id]
             Lead.objects.filter(pk=lead_id).update(updated_at=now, **{name: getattr(lead, name) for name in changed})
-        _bulk_insert(IntakeSubmission, submissions)
-        for activity in activities:
-            submission = getattr(activity, "_submission", None)
-            if submission is not None:
-                activity.payload["submission_id"] = submission.pk
-        _bulk_insert(Activity, activities)
-        _bulk_insert(StageChange, stage_changes)
+        submission_ids = _bulk_insert_rows(IntakeSubmission, submissions)
+        for payload, submission_id in zip(submission_payloads, submission_ids, strict=True):
+            payload["submission_id"] = submission_id
+        _bulk_insert_rows(Activity, activities)
+        _bulk_insert_rows(StageChange, stage_changes)
         if lead_tags:
             _tags_add(lead_tags)
         return counts
 
-    def _outcome_apply(
-        self, *, lead: Lead, stage: str, at: datetime, changes: list[StageChange], acts: list[Activity]
-    ) -> bool:
+    def _outcome_apply(self, *, lead: Lead, stage: str, at: datetime, changes: list[dict], acts: list[dict]) -> bool:
         """A historical result: the lead ends in the final stage, recorded like any stage change
         (a StageChange row and a stage_changed activity). A lead already closed keeps its result."""
         if lead.stage == stage or (lead.pk is not None and lead.stage in _FINAL_STAGES):
@@ -726,23 +730,23 @@ class _ImportRun:
         from_stage = lead.stage
         lead.stage, lead.stage_changed_at = stage, at
         changes.append(
-            StageChange(
-                lead=lead,
-                from_stage=from_stage,
-                to_stage=stage,
-                changed_at=at,
-                changed_by=self.actor,
-                reason=OUTCOME_REASON,
-            )
+            {
+                "lead_id": lead,
+                "from_stage": from_stage,
+                "to_stage": stage,
+                "changed_at": at,
+                "changed_by_id": self.actor_id,
+                "reason": OUTCOME_REASON,
+            }
         )
         acts.append(
-            Activity(
-                lead=lead,
-                kind=ActivityKind.STAGE_CHANGED,
-                occurred_at=at,
-                actor=self.actor,
-                payload={"from": from_stage, "to": stage, "reason": OUTCOME_REASON, "import_job_id": self.job.pk},
-            )
+            {
+                "lead_id": lead,
+                "kind": ActivityKind.STAGE_CHANGED,
+                "occurred_at": at,
+                "actor_id": self.actor_id,
+                "payload": {"from": from_stage, "to": stage, "reason": OUTCOME_REASON, "import_job_id": self.job.pk},
+            }
         )
         return True
 
@@ -873,6 +877,44 @@ def _bulk_insert(model: type[models.Model], objs: list[models.Model]) -> None:
                 copy.write_row([_copy_value(obj, f, how) for f, how in columns])
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _bulk_insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows given as {attname: value} without building model instances (the import's
+    activities, submissions and stage changes); a model instance as a value stands for its pk (a
+    lead inserted just before); columns not given take the field's default. Returns the new ids."""
+    if not rows:
+        return []
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    if connection.vendor != "postgresql":
+        objs = [model(**{k: _pk_of(v) for k, v in row.items()}) for row in rows]
+        return [obj.pk for obj in model.objects.bulk_create(objs, batch_size=BATCH_SIZE)]
+    defaults = {f.attname: f.get_default() for f in fields}
+    json_columns = {
+        f.attname: partial(_json_text, encoder=f.encoder) for f in fields if isinstance(f, models.JSONField)
+    }
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        names = ", ".join(connection.ops.quote_name(f.column) for f in [meta.pk, *fields])
+        table = connection.ops.quote_name(meta.db_table)
+        with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                values = [pk]
+                for f in fields:
+                    value = _pk_of(row[f.attname]) if f.attname in row else defaults[f.attname]
+                    convert = json_columns.get(f.attname)
+                    values.append(convert(value) if convert else value)
+                copy.write_row(values)
+    return ids
+
+
+def _pk_of(value: Any) -> Any:
+    return value.pk if isinstance(value, models.Model) else value
 
 
 def _json_text(value: Any, *, encoder: type[json.JSONEncoder] | None) -> str | None:
