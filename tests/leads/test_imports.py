@@ -561,3 +561,16 @@ def test_import_and_api_submissions_of_the_same_people_at_once_give_one_lead_eac
     assert job.status == ImportStatus.COMPLETED and job.created_count + job.merged_count == 300
     assert Lead.objects.count() == 300
     assert IntakeSubmission.objects.count() == 600  # one per import row and one per API call
+
+
+def test_import_list_query_count_does_not_grow_with_jobs(client, ops_user, django_assert_max_num_queries):
+    # given
+    for n in range(15):
+        job = new_job(f"email\nq{n}@x.example\n", user=ops_user, source=SourceFactory())
+        job.campaign = CampaignFactory()
+        job.save()
+    client.force_login(ops_user)
+    # when / then: session, user, permissions, the jobs with their source/campaign/user in one query
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("leads-import:list"))
+    assert response.status_code == 200 and response.content.count(b"import-status-draft") == 15
