@@ -4,7 +4,7 @@ Lock order, app-wide: Lead rows (ascending pk) before anything else. Routing and
 also locks reps or assignments takes the lead first, then the rep.
 """
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from leads.models import Lead
 
@@ -17,3 +17,19 @@ def leads_for_update(*, lead_ids: list[int]) -> QuerySet[Lead]:
 def leads_for_delete(*, lead_ids: list[int]) -> QuerySet[Lead]:
     """Leads that a merge deletes: a full lock, so no one inserts rows that reference them meanwhile."""
     return Lead.objects.filter(pk__in=lead_ids).order_by("pk").select_for_update(of=("self",))
+
+
+def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> QuerySet[Lead]:
+    """The lead(s) of a person by normalised email or E.164 phone, locked for a new touch.
+    Joins what the intake response shows, so the lock and the read are one statement."""
+    condition = Q(pk__in=[])
+    if email_normalized:
+        condition |= Q(email_normalized=email_normalized)
+    if phone_e164:
+        condition |= Q(phone_e164=phone_e164)
+    return (
+        Lead.objects.filter(condition)
+        .select_related("owner", "source", "campaign")
+        .order_by("pk")
+        .select_for_update(of=("self",), no_key=True)
+    )

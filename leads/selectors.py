@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import time
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
@@ -59,12 +60,32 @@ def api_key_hash(raw_secret: str) -> str:
     return hashlib.sha256(raw_secret.encode()).hexdigest()
 
 
+# Active keys by prefix, per process, so intake does not query the key on every request.
+# A revocation clears this process's entry at once and every other process's within the TTL.
+API_KEY_CACHE_SECONDS = 10
+_api_key_cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+
+def api_key_cache_forget(*, prefix: str) -> None:
+    _api_key_cache.pop(prefix, None)
+
+
+def api_key_cache_clear() -> None:
+    _api_key_cache.clear()
+
+
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:
     """The active key for a raw `lo_<prefix>_<secret>` string, compared in constant time."""
     parts = raw_key.strip().split("_")
     if len(parts) != 3 or parts[0] != "lo":
         return None
-    key = ApiKey.objects.select_related("source").filter(prefix=parts[1], revoked_at__isnull=True).first()
+    prefix = parts[1]
+    cached = _api_key_cache.get(prefix)
+    if cached and cached[0] > time.monotonic():
+        key = cached[1]
+    else:
+        key = ApiKey.objects.select_related("source").filter(prefix=prefix, revoked_at__isnull=True).first()
+        _api_key_cache[prefix] = (time.monotonic() + API_KEY_CACHE_SECONDS, key)
     if key is None or not hmac.compare_digest(key.key_hash, api_key_hash(raw_key)):
         return None
     return key

@@ -4,19 +4,21 @@ the API, the HTML views, admin and CSV import all call these."""
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import Q
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from core.enqueue import enqueue_on_commit
-from core.exceptions import ApplicationError, NotFound
+from core.exceptions import ApplicationError, Conflict, NotFound
 from leads.enrichment import enrichment_provider
-from leads.locks import leads_for_delete, leads_for_update
+from leads.locks import leads_for_delete, leads_for_update, leads_matching_for_update
 from leads.models import (
     CONTACT_KINDS,
     Account,
@@ -34,7 +36,12 @@ from leads.models import (
     Tag,
 )
 from leads.normalization import PhoneError, email_normalize, phone_to_e164
-from leads.selectors import api_key_hash, intake_submission_get_by_idempotency_key, lead_find_match
+from leads.selectors import (
+    api_key_cache_clear,
+    api_key_cache_forget,
+    api_key_hash,
+    intake_submission_get_by_idempotency_key,
+)
 
 
 class InvalidLeadData(ApplicationError):
@@ -43,6 +50,11 @@ class InvalidLeadData(ApplicationError):
 
 class InvalidStageTransition(ApplicationError):
     code = "invalid_transition"
+
+
+class RevokedApiKey(ApplicationError):
+    status_code = 401
+    code = "authentication_failed"
 
 
 class IdempotencyKeyReused(ApplicationError):
@@ -164,14 +176,24 @@ def lead_capture(*, data: LeadData, context: IntakeContext) -> CaptureResult:
     try:
         return _lead_capture_atomic(data=data, context=context)
     except IntegrityError:
-        # Only the intake log insert can get here: a concurrent request with the same key won.
+        # A concurrent request with the same Idempotency-Key won the intake log insert...
         if context.idempotency_key:
             prior = intake_submission_get_by_idempotency_key(
                 scope=context.idempotency_scope, key=context.idempotency_key
             )
             if prior is not None:
                 return _capture_replay(prior=prior, context=context)
-        raise
+        # ...or a cached campaign or key was deleted meanwhile: forget the caches, try once more.
+        intake_caches_clear()
+        if context.api_key is not None and not ApiKey.objects.filter(pk=context.api_key.pk).exists():
+            raise RevokedApiKey("This API key no longer exists.") from None
+        return _lead_capture_atomic(data=data, context=context)
+
+
+def intake_caches_clear() -> None:
+    """Drop this process's intake lookups (campaigns, API keys)."""
+    _campaign_cache.clear()
+    api_key_cache_clear()
 
 
 def _capture_replay(*, prior: IntakeSubmission, context: IntakeContext) -> CaptureResult:
@@ -212,29 +234,24 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     if campaign:
         touch["campaign"] = campaign.name
 
-    lead = lead_find_match(email_normalized=email_normalized, phone_e164=data.phone_e164)
+    # Insert first (one round trip, no savepoint); a conflict on the email or phone index means
+    # the person exists (perhaps committed a moment ago by a concurrent request we waited for).
+    lead = _lead_build(
+        data=data,
+        email_normalized=email_normalized,
+        source=source,
+        campaign=campaign,
+        channel=channel,
+        touch=touch,
+        occurred_at=occurred_at,
+    )
     created = False
-    if lead is None:
-        try:
-            with transaction.atomic():
-                lead = _lead_insert(
-                    data=data,
-                    email_normalized=email_normalized,
-                    source=source,
-                    campaign=campaign,
-                    channel=channel,
-                    touch=touch,
-                    occurred_at=occurred_at,
-                )
+    for _attempt in range(3):  # the matched lead can vanish (merged) between the two statements
+        if _lead_insert_unless_exists(lead=lead):
             created = True
-        except IntegrityError:
-            # A concurrent request created this person first (we waited on its unique index entry).
-            lead = lead_find_match(email_normalized=email_normalized, phone_e164=data.phone_e164)
-            if lead is None:
-                raise
-    if not created:
-        lead = _lead_add_touch(
-            lead_id=lead.pk,
+            break
+        existing = _lead_add_touch(
+            email_normalized=email_normalized,
             data=data,
             source=source,
             campaign=campaign,
@@ -242,6 +259,11 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
             touch=touch,
             occurred_at=occurred_at,
         )
+        if existing is not None:
+            lead = existing
+            break
+    else:
+        raise Conflict("This person's lead is being changed right now; please retry.")
     if data.tags:
         _lead_add_tags(lead=lead, names=data.tags)
 
@@ -290,27 +312,34 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     return CaptureResult(lead=lead, created=created, submission=submission)
 
 
+# Campaign lookups by name / utm_campaign, per process: nearly every submission names one, and
+# campaigns are rarely renamed (a rename shows within a minute).
+_CAMPAIGN_CACHE_SECONDS = 60
+_campaign_cache: dict[tuple[str, str], tuple[float, Campaign]] = {}
+
+
 def _campaign_for(*, name: str, utm_campaign: str, source: Source | None) -> Campaign | None:
     """The named campaign, else the one tagged with this utm_campaign; unknown names are created
     so attribution is never lost (ops can merge or rename them later)."""
+    if not name and not utm_campaign:
+        return None
+    key = ("name", name) if name else ("utm", utm_campaign)
+    cached = _campaign_cache.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
     if name:
         campaign = Campaign.objects.filter(name=name).first()
-        if campaign is None:
-            campaign, _ = Campaign.objects.get_or_create(
-                name=name, defaults={"source": source, "utm_campaign": utm_campaign}
-            )
-        return campaign
-    if utm_campaign:
+    else:
         campaign = Campaign.objects.filter(utm_campaign=utm_campaign).order_by("pk").first()
-        if campaign is None:
-            campaign, _ = Campaign.objects.get_or_create(
-                name=utm_campaign, defaults={"source": source, "utm_campaign": utm_campaign}
-            )
-        return campaign
-    return None
+    if campaign is None:
+        campaign, _ = Campaign.objects.get_or_create(
+            name=name or utm_campaign, defaults={"source": source, "utm_campaign": utm_campaign}
+        )
+    _campaign_cache[key] = (time.monotonic() + _CAMPAIGN_CACHE_SECONDS, campaign)
+    return campaign
 
 
-def _lead_insert(
+def _lead_build(
     *,
     data: LeadData,
     email_normalized: str,
@@ -320,8 +349,9 @@ def _lead_insert(
     touch: dict,
     occurred_at: datetime,
 ) -> Lead:
+    """The unsaved lead a first submission makes."""
     consent = bool(data.marketing_consent)
-    return Lead.objects.create(
+    return Lead(
         email=data.email,
         email_normalized=email_normalized,
         phone=data.phone,
@@ -355,18 +385,43 @@ def _lead_insert(
     )
 
 
+def _lead_insert_unless_exists(*, lead: Lead) -> bool:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING id`: True if the lead was inserted, False if a
+    lead with the same normalised email or phone exists. One round trip and no savepoint, which
+    matters on the intake hot path. (`_insert` is the ORM's own insert entry point, used by
+    bulk_create; Django has no public API for ON CONFLICT with RETURNING on partial indexes.)"""
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    rows = Lead._base_manager._insert(
+        [lead],
+        fields=fields,
+        returning_fields=Lead._meta.db_returning_fields,
+        on_conflict=OnConflict.IGNORE,
+        using=router.db_for_write(Lead),
+    )
+    if not rows or rows[0] is None:
+        return False
+    lead.pk = rows[0][0]
+    lead._state.adding, lead._state.db = False, router.db_for_write(Lead)
+    return True
+
+
 def _lead_add_touch(
     *,
-    lead_id: int,
+    email_normalized: str,
     data: LeadData,
     source: Source | None,
     campaign: Campaign | None,
     channel: str,
     touch: dict,
     occurred_at: datetime,
-) -> Lead:
-    """A returning person: update last-touch attribution and fill what the lead did not know."""
-    lead = leads_for_update(lead_ids=[lead_id]).select_related("owner", "source", "campaign").get()
+) -> Lead | None:
+    """A returning person: update last-touch attribution and fill what the lead did not know.
+    Finds and locks the lead in one statement; None if no lead has this email or phone."""
+    matches = list(leads_matching_for_update(email_normalized=email_normalized, phone_e164=data.phone_e164))
+    if not matches:
+        return None
+    # Same email beats same phone when the two point at different leads.
+    lead = next((m for m in matches if email_normalized and m.email_normalized == email_normalized), matches[0])
     changed = ["last_channel", "last_source", "last_campaign", "last_touch", "last_touch_at", "updated_at"]
     if lead.last_touch_at is None or occurred_at >= lead.last_touch_at:
         lead.last_channel, lead.last_source, lead.last_campaign = channel, source, campaign
@@ -631,6 +686,7 @@ def api_key_create(*, source: Source, name: str = "") -> tuple[ApiKey, str]:
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key_cache_forget(prefix=api_key.prefix)
     api_key.refresh_from_db()
     return api_key
 
@@ -640,6 +696,7 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
     now = timezone.now()
     if api_key.last_used_at and api_key.last_used_at > now - timedelta(minutes=1):
         return
+    api_key.last_used_at = now  # the cached key object too: at most one write a minute per process
     ApiKey.objects.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
     ).update(last_used_at=now)

@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from core.roles import Role
+from leads.services import intake_caches_clear
 from tests.core.factories import UserFactory
 from tests.leads.factories import ApiKeyFactory
 
@@ -30,8 +31,10 @@ requires_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis"
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # Rate-limit counters live in the cache: each test starts with fresh windows.
+    # Rate-limit counters live in the cache: each test starts with fresh windows. Per-process
+    # lookups (campaigns, API keys) may point at rows an earlier test rolled back.
     cache.clear()
+    intake_caches_clear()
     yield
 
 

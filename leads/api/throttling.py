@@ -1,5 +1,10 @@
-"""Fixed-window rate limits for public endpoints, counted atomically in the shared cache (Redis)."""
+"""Fixed-window rate limits for the public intake endpoint, counted atomically in Redis.
 
+Both limits (per API key and per client IP) are counted in one Redis round trip; with another
+cache backend (a newcomer's in-memory cache) they fall back to the cache API.
+"""
+
+import logging
 import time
 
 from django.conf import settings
@@ -9,53 +14,62 @@ from rest_framework.throttling import BaseThrottle
 
 from leads.models import ApiKey
 
+logger = logging.getLogger(__name__)
+WINDOW_SECONDS = 60
 
-class FixedWindowThrottle(BaseThrottle):
-    scope = ""
-    window_seconds = 60
 
-    def rate(self) -> int:
-        raise NotImplementedError
+def _redis_client():
+    try:
+        from django_redis import get_redis_connection
 
-    def ident(self, request: Request) -> str | None:
-        raise NotImplementedError
+        return get_redis_connection("default")
+    except (ImportError, NotImplementedError, AttributeError):
+        return None
+
+
+def window_counts(keys: list[str], *, window_seconds: int) -> list[int | None]:
+    """Add one hit to each counter and return the new counts (None where the cache failed)."""
+    client = _redis_client() if settings.REDIS_URL else None
+    if client is not None:
+        try:
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, window_seconds + 5)
+            return pipe.execute()[0::2]
+        except Exception:  # Redis down: fail open, better to accept leads than to lose them
+            logger.warning("Rate-limit counters unavailable; allowing the request", exc_info=True)
+            return [None] * len(keys)
+    counts: list[int | None] = []
+    for key in keys:
+        cache.add(key, 0, timeout=window_seconds + 5)
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=window_seconds + 5)
+            counts.append(1)
+    return counts
+
+
+class IntakeRateThrottle(BaseThrottle):
+    """DJANGO_INTAKE_RATE_PER_KEY per API key and DJANGO_INTAKE_RATE_PER_IP per client IP, per minute."""
 
     def allow_request(self, request: Request, view) -> bool:
-        ident = self.ident(request)
-        if ident is None:
-            return True
         now = time.time()
-        window_start = int(now // self.window_seconds) * self.window_seconds
-        self._wait = max(1.0, window_start + self.window_seconds - now)
-        key = f"throttle:{self.scope}:{ident}:{window_start}"
-        cache.add(key, 0, timeout=self.window_seconds + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=self.window_seconds + 5)
-            count = 1
-        # A cache outage (count is None) fails open: better to accept leads than to lose them.
-        return count is None or count <= self.rate()
+        window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        self._wait = max(1.0, window_start + WINDOW_SECONDS - now)
+        limits = [
+            (
+                f"leadops:throttle:intake-ip:{self.get_ident(request)}:{window_start}",
+                settings.LEADOPS_INTAKE_RATE_PER_IP,
+            )
+        ]
+        if isinstance(request.auth, ApiKey):
+            limits.append(
+                (f"leadops:throttle:intake-key:{request.auth.pk}:{window_start}", settings.LEADOPS_INTAKE_RATE_PER_KEY)
+            )
+        counts = window_counts([key for key, _ in limits], window_seconds=WINDOW_SECONDS)
+        return all(count is None or count <= limit for count, (_, limit) in zip(counts, limits, strict=True))
 
     def wait(self) -> float:
         return self._wait
-
-
-class IntakeKeyThrottle(FixedWindowThrottle):
-    scope = "intake-key"
-
-    def rate(self) -> int:
-        return settings.LEADOPS_INTAKE_RATE_PER_KEY
-
-    def ident(self, request: Request) -> str | None:
-        return str(request.auth.pk) if isinstance(request.auth, ApiKey) else None
-
-
-class IntakeIpThrottle(FixedWindowThrottle):
-    scope = "intake-ip"
-
-    def rate(self) -> int:
-        return settings.LEADOPS_INTAKE_RATE_PER_IP
-
-    def ident(self, request: Request) -> str | None:
-        return self.get_ident(request)

@@ -18,7 +18,7 @@ from leads.api.intake import (
     lead_data_from_validated,
 )
 from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
-from leads.api.throttling import IntakeIpThrottle, IntakeKeyThrottle
+from leads.api.throttling import IntakeRateThrottle
 from leads.filters import LeadFilter
 from leads.models import ActivityKind, ApiKey, Lead, Stage
 from leads.selectors import lead_get_for_user, lead_list_for_user, lead_timeline
@@ -97,7 +97,7 @@ class LeadListCreateApi(GenericAPIView):
 
     def get_throttles(self):
         if self.request.method == "POST":
-            return [IntakeKeyThrottle(), IntakeIpThrottle()]
+            return [IntakeRateThrottle()]
         return []
 
     @extend_schema(operation_id="leads_list", responses=LeadOutputSerializer(many=True))

@@ -5,7 +5,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from leads.models import Activity, ActivityKind, IntakeOutcome, IntakeSubmission, Lead, Stage, StageChange
+from leads.models import Activity, ActivityKind, Campaign, IntakeOutcome, IntakeSubmission, Lead, Stage, StageChange
 from tests.conftest import client_for
 from tests.leads.factories import ApiKeyFactory, CampaignFactory, LeadFactory
 
@@ -311,3 +311,16 @@ def test_intake_may_set_the_initial_stage(key_client):
     lead_id = key_client.post(URL, {"email": "mql@x.example", "stage": "mql"}, format="json").json()["id"]
     assert Lead.objects.get(pk=lead_id).stage == Stage.MQL
     assert StageChange.objects.get(lead_id=lead_id).to_stage == Stage.MQL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_deleted_while_cached_does_not_fail_intake(key_client):
+    # given: the campaign is in this process's lookup cache, then an admin deletes it
+    # (foreign keys are checked at commit, so this test really commits)
+    key_client.post(URL, {"email": "a@x.example", "utm_campaign": "gone-soon"}, format="json")
+    Campaign.objects.filter(utm_campaign="gone-soon").delete()
+    # when
+    response = key_client.post(URL, {"email": "b@x.example", "utm_campaign": "gone-soon"}, format="json")
+    # then: the lead is stored, attributed to a fresh campaign of that name
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).campaign.utm_campaign == "gone-soon"
