@@ -7,6 +7,7 @@ from django.core.validators import EmailValidator
 from django.http import QueryDict
 from rest_framework import serializers
 
+from core.serializers import ReusedFieldsMixin
 from leads.models import Channel, CompanySize, Stage
 from leads.normalization import PhoneError, phone_to_e164
 from leads.services import LeadData
@@ -20,7 +21,7 @@ def _text(max_length: int, **kwargs) -> serializers.CharField:
     return serializers.CharField(max_length=max_length, required=False, allow_blank=True, **kwargs)
 
 
-class IntakeInputSerializer(serializers.Serializer):
+class IntakeInputSerializer(ReusedFieldsMixin, serializers.Serializer):
     email = _text(254)
     phone = _text(40)
     first_name = _text(100)
