@@ -70,7 +70,6 @@ def _claim_locked(*, rep: RepProfile, lead: Lead) -> Lead | None:
         return None
     if not rep_capacity_take_manual(rep=rep, now=now):
         raise RepAtCapacity("You already hold the maximum number of open leads.")  # rolls back the claim
-    rep = RepProfile.objects.select_related("user").get(pk=rep.pk)
     _lead_set_owner(lead=lead, rep=rep, now=now)
     _assignment_record(lead=lead, decision=None, now=now, rep=rep, method=Method.CLAIM, reason="claimed from queue")
     return lead
