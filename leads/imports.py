@@ -709,10 +709,8 @@ class _ImportRun:
             submission_payloads.append(payload)  # gets submission_id once the submission has one
 
         _bulk_insert(Lead, new_leads)
-        # Returning people: one UPDATE each of only what changed (cheaper than bulk_update's CASE).
-        for lead_id, changed in touched_existing.items():
-            lead = existing[lead_id]
-            Lead.objects.filter(pk=lead_id).update(updated_at=now, **{name: getattr(lead, name) for name in changed})
+        if touched_existing:
+            _leads_update(leads=[existing[pk] for pk in touched_existing], changes=touched_existing, now=now)
         submission_ids = _bulk_insert_rows(IntakeSubmission, submissions)
         for payload, submission_id in zip(submission_payloads, submission_ids, strict=True):
             payload["submission_id"] = submission_id
@@ -877,6 +875,45 @@ def _bulk_insert(model: type[models.Model], objs: list[models.Model]) -> None:
                 copy.write_row([_copy_value(obj, f, how) for f, how in columns])
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _leads_update(*, leads: list[Lead], changes: dict[int, set[str]], now: datetime) -> None:
+    """Write what changed on these (locked) leads. On PostgreSQL: COPY the new values of every
+    column that changed on any of them into a temporary table, then one UPDATE … FROM (the other
+    columns of a row carry its current values, which the lock keeps current). Elsewhere: one UPDATE
+    per lead of only its changed columns."""
+    for lead in leads:
+        lead.updated_at = now
+    if connection.vendor != "postgresql":
+        for lead in leads:
+            values = {name: getattr(lead, name) for name in changes[lead.pk]}
+            Lead.objects.filter(pk=lead.pk).update(updated_at=now, **values)
+        return
+    fields = [Lead._meta.get_field(name) for name in sorted(set().union(*changes.values()) | {"updated_at"})]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    table = quote(Lead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS lead_import_update")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE lead_import_update ON COMMIT DROP AS "
+            f"SELECT id, {columns} FROM {table} WITH NO DATA"
+        )
+        converters = [
+            partial(_json_text, encoder=f.encoder) if isinstance(f, models.JSONField) else None for f in fields
+        ]
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY lead_import_update (id, {columns}) FROM STDIN") as copy,
+        ):
+            for lead in leads:
+                row = [lead.pk]
+                for f, convert in zip(fields, converters, strict=True):
+                    value = getattr(lead, f.attname)
+                    row.append(convert(value) if convert else value)
+                copy.write_row(row)
+        assignments = ", ".join(f"{quote(f.column)} = u.{quote(f.column)}" for f in fields)
+        cursor.execute(f"UPDATE {table} AS l SET {assignments} FROM lead_import_update AS u WHERE l.id = u.id")
 
 
 def _bulk_insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
