@@ -72,6 +72,7 @@ from leads.services import (
     InvalidLeadData,
     LeadData,
     _campaign_for,
+    _lead_build,  # the unsaved lead a first submission makes: the same values as the API's
     lead_data_normalize,
 )
 
@@ -747,52 +748,6 @@ class _ImportRun:
             }
         )
         return True
-
-
-def _lead_build(
-    *,
-    data: LeadData,
-    email_normalized: str,
-    source: Source | None,
-    campaign: Campaign | None,
-    channel: str,
-    touch: dict,
-    occurred_at: datetime,
-) -> Lead:
-    """An unsaved lead, with exactly the values `leads.services._lead_insert` gives one."""
-    consent = bool(data.marketing_consent)
-    return Lead(
-        email=data.email,
-        email_normalized=email_normalized,
-        phone=data.phone,
-        phone_e164=data.phone_e164,
-        first_name=data.first_name,
-        last_name=data.last_name,
-        title=data.title,
-        company_name=data.company_name,
-        company_domain=data.company_domain,
-        industry=data.industry,
-        company_size=data.company_size,
-        country=data.country,
-        region=data.region,
-        postal_code=data.postal_code,
-        custom_fields=data.custom_fields,
-        channel=channel,
-        source=source,
-        campaign=campaign,
-        first_touch=touch,
-        last_channel=channel,
-        last_source=source,
-        last_campaign=campaign,
-        last_touch=touch,
-        last_touch_at=occurred_at,
-        stage=data.stage or Stage.NEW,
-        stage_changed_at=occurred_at,
-        marketing_consent=consent,
-        consent_at=occurred_at if consent else None,
-        consent_method=(data.consent_method or "intake form") if consent else "",
-        created_at=occurred_at,
-    )
 
 
 def _lead_apply_touch(
