@@ -27,6 +27,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry("Leads", "leads:lead_list", frozenset({OPS, MANAGER, ADMIN})),
     NavEntry("My leads", "leads:lead_list", frozenset({REP})),
     NavEntry("Queue", "routing:queue", frozenset({REP})),
+    NavEntry("Import", "leads-import:list", frozenset({OPS, ADMIN})),
     NavEntry("Routing rules", "routing:rule_list", frozenset({OPS, ADMIN})),
     NavEntry("Reassign", "routing:reassign", frozenset({MANAGER})),
     # Routing, SLA board, import, scoring, nurture, analytics: add one line each here.

@@ -35,6 +35,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "leads.add_campaign",
         "leads.change_campaign",
         "leads.view_intakesubmission",
+        "leads.export_lead_data",
+        "leads.erase_lead",
     ],
     Role.ADMIN: ["*"],
 }

@@ -316,6 +316,7 @@ def _detail_context(request: HtmxHttpRequest, lead: Lead, partial: str | None = 
         "can_log": user.has_perm("leads.add_activity"),
         "can_stage": user.has_perm("leads.change_lead_stage"),
         "can_edit": user.has_perm("leads.change_lead"),
+        "can_privacy": user.has_perm("leads.export_lead_data") or user.has_perm("leads.erase_lead"),
         "can_reassign": user.has_perm("leads.reassign_lead"),
         "activity_form": ActivityLogForm(),
         "stage_form": StageChangeForm(),

@@ -138,13 +138,16 @@ def test_after_erasure_the_same_person_starts_a_new_lead(lead_with_history, ops_
 # --- pages ---------------------------------------------------------------------------------------
 
 
-def test_privacy_pages_need_the_privacy_permissions(client, ops_user, rep_user):
+def test_privacy_pages_need_the_privacy_permissions(client, ops_user, rep_user, manager_user):
     lead = LeadFactory()
-    for user in (ops_user, rep_user):
+    for user in (rep_user, manager_user):
         client.force_login(user)
         assert client.get(reverse("leads-privacy:page", args=[lead.pk])).status_code == 403
         assert client.post(reverse("leads-privacy:erase", args=[lead.pk]), {"confirm": "ERASE"}).status_code == 403
     assert Lead.objects.get(pk=lead.pk).email
+    # Marketing ops handle privacy requests.
+    client.force_login(ops_user)
+    assert client.get(reverse("leads-privacy:page", args=[lead.pk])).status_code == 200
 
 
 def test_export_download(client, privacy_user, lead_with_history):
