@@ -99,7 +99,8 @@ def routing_rules_active() -> list[RoutingRule]:
 def routing_rules_active_load() -> list[RoutingRule]:
     """The active rules in evaluation order with their actions (two queries); the fallback is last
     and is created if someone removed it, so no lead is ever left unrouted."""
-    actions = RuleAction.objects.select_related("rep__user", "queue").order_by("arm")
+    pools = Prefetch("pool", queryset=RepProfile.objects.only("id"))
+    actions = RuleAction.objects.select_related("rep__user", "queue").prefetch_related(pools).order_by("arm")
     rules = list(
         RoutingRule.objects.filter(Q(is_active=True) | Q(is_fallback=True))
         .select_related("queue")

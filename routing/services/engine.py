@@ -14,7 +14,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Exists, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Q
 
 from core.exceptions import ApplicationError
 from leads.models import Account, Lead
@@ -262,11 +264,11 @@ def rule_match(*, lead: Lead, rules: list[RoutingRule]) -> tuple[RoutingRule, Ru
     raise LookupError("no rule matched and there is no fallback rule")
 
 
-# What eligibility and the methods read: loading only these keeps the hot path lean.
+# What eligibility and the methods read. The candidates query is plain SQL built from these (no ORM
+# compilation, no select_related machinery): it runs on every intake.
 _CANDIDATE_FIELDS = (
-    "user__username",
-    "user__first_name",
-    "user__last_name",
+    "id",
+    "user_id",
     "team_id",
     "is_active",
     "is_available",
@@ -288,23 +290,78 @@ _CANDIDATE_FIELDS = (
     "assigned_today",
     "assigned_on",
 )
+_USER_FIELDS = ("id", "username", "first_name", "last_name", "email")
 
 
-def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset()) -> QuerySet[RepProfile]:
-    """The reps an action may choose from, in one query: the action's team and hand-picked pool
-    (everyone when it names neither)."""
-    reps = RepProfile.objects.select_related("user").only(*_CANDIDATE_FIELDS).filter(is_active=True)
+def _candidate_sql() -> tuple[str, list, list]:
+    rep_meta, user_meta = RepProfile._meta, get_user_model()._meta
+    rep_fields = [
+        rep_meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name) for name in _CANDIDATE_FIELDS
+    ]
+    user_fields = [user_meta.get_field(name) for name in _USER_FIELDS]
+    columns = [f"r.{f.column}" for f in rep_fields] + [f"u.{f.column}" for f in user_fields]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {rep_meta.db_table} r "
+        f"JOIN {user_meta.db_table} u ON u.{user_meta.pk.column} = r.{rep_meta.get_field('user').column} "
+        "WHERE r.is_active AND ({scope}){exclude} ORDER BY r.id"
+    )
+    return sql, rep_fields, user_fields
+
+
+@lru_cache(maxsize=4)
+def _candidate_query(vendor: str) -> tuple[str, list[str], list[str], list[tuple]]:
+    """SQL, attribute names and per-column value converters (what the ORM would apply: JSON,
+    SQLite booleans/dates/times), built once per process and database vendor."""
+    sql, rep_fields, user_fields = _candidate_sql()
+    converters = []
+    for model_field in [*rep_fields, *user_fields]:
+        column = model_field.get_col(model_field.model._meta.db_table)
+        converters.append((column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+    return sql, [f.attname for f in rep_fields], [f.attname for f in user_fields], converters
+
+
+def action_pool_ids(action: RuleAction) -> list[int]:
+    """Hand-picked reps of an action (prefetched with the cached rules, so usually no query)."""
+    return [rep.pk for rep in action.pool.all()]
+
+
+def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset()) -> list[RepProfile]:
+    """The active reps an action may choose from, in one query: the named rep, or the action's team
+    and hand-picked pool (everyone when it names neither). Returns RepProfile instances with only
+    the routing fields loaded and their user attached."""
+    sql, rep_names, user_names, converters = _candidate_query(connection.vendor)
+    params: list = []
     if action.method == Method.NAMED_REP:
-        reps = reps.filter(pk=action.rep_id)
+        scope, params = "r.id = %s", [action.rep_id or 0]
     else:
-        pool = RuleAction.pool.through.objects.filter(ruleaction_id=action.pk)
+        pool = action_pool_ids(action)
+        parts = []
         if action.team_id:
-            reps = reps.filter(Q(team_id=action.team_id) | Q(pk__in=pool.values("repprofile_id")))
-        else:
-            reps = reps.filter(Q(pk__in=pool.values("repprofile_id")) | ~Exists(pool))
+            parts.append("r.team_id = %s")
+            params.append(action.team_id)
+        if pool:
+            parts.append(f"r.id IN ({', '.join(['%s'] * len(pool))})")
+            params += pool
+        scope = " OR ".join(parts) or "1 = 1"
+    exclude = ""
     if exclude_rep_ids:
-        reps = reps.exclude(pk__in=exclude_rep_ids)
-    return reps.order_by("pk")
+        exclude = f" AND r.id NOT IN ({', '.join(['%s'] * len(exclude_rep_ids))})"
+        params += sorted(exclude_rep_ids)
+    split = len(rep_names)
+    User = get_user_model()
+    reps = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(scope=scope, exclude=exclude), params)
+        rows = cursor.fetchall()
+    for row in rows:
+        values = list(row)
+        for index, (column, column_converters) in enumerate(converters):
+            for convert in column_converters:
+                values[index] = convert(values[index], column, connection)
+        rep = RepProfile.from_db(connection.alias, rep_names, values[:split])
+        rep._state.fields_cache["user"] = User.from_db(connection.alias, user_names, values[split:])
+        reps.append(rep)
+    return reps
 
 
 def _territory_matches(*, territory: Territory, lead: Lead) -> bool:
@@ -411,7 +468,7 @@ def decide_for_action(
         if not reps:
             return Decision(rule, action, arm, method, queue=rule.queue, reason=f"queued: {why}")
     else:
-        reps = list(action_candidates(action=action, exclude_rep_ids=exclude_rep_ids))
+        reps = action_candidates(action=action, exclude_rep_ids=exclude_rep_ids)
 
     candidates: list[dict] = []
     eligible: list[RepProfile] = []
