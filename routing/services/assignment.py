@@ -1,11 +1,12 @@
 """Push assignment, reassignment and the bookkeeping that keeps owner, assigned_at and the rep's
 open-lead counter consistent. Lock order: see routing/locks.py (lead rows, then rep rows)."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -129,6 +130,75 @@ def _assignment_record(
     return assignment
 
 
+def _fresh_route_write(
+    *, lead: Lead, decision: Decision, now: datetime, actor: AbstractBaseUser | None, reason: str
+) -> Assignment:
+    """The writes of routing a lead captured in this transaction, in one statement on PostgreSQL
+    (data-modifying CTEs): the owner or the queue entry, the assignment and the timeline activity.
+    The same rows as the ORM path below; one round trip instead of three on the intake path."""
+    rep, queue = decision.rep, decision.queue if decision.rep is None else None
+    assignment = Assignment(
+        lead=lead,
+        rep=rep,
+        queue=queue,
+        rule=decision.rule,
+        rule_name=decision.rule.name,
+        method=decision.method,
+        arm=decision.arm if decision.rule.split_percent else "",
+        candidates=decision.candidates,
+        reason=reason[:500],
+        actor=actor,
+        created_at=now,
+    )
+    payload = {"method": assignment.method, "reason": assignment.reason}
+    payload.update({"owner": rep.user_id} if rep is not None else {"queue": queue.name if queue else ""})
+    a, act, lead_t = Assignment._meta.db_table, Activity._meta.db_table, Lead._meta.db_table
+    sql = (
+        f"WITH a AS (INSERT INTO {a} (lead_id, rep_id, queue_id, rule_id, rule_name, method, arm, candidates, "
+        "reason, actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s) RETURNING id), "
+        f"t AS (INSERT INTO {act} (lead_id, kind, occurred_at, actor_id, payload) "
+        "SELECT %s, %s, %s, %s, jsonb_build_object('assignment', a.id) || %s::jsonb FROM a)"
+    )
+    params: list = [
+        lead.pk,
+        rep.pk if rep else None,
+        queue.pk if queue else None,
+        decision.rule.pk,
+        assignment.rule_name,
+        assignment.method,
+        assignment.arm,
+        json.dumps(assignment.candidates),
+        assignment.reason,
+        actor.pk if actor else None,
+        now,
+        lead.pk,
+        ActivityKind.ASSIGNED,
+        now,
+        actor.pk if actor else None,
+        json.dumps(payload),
+    ]
+    if rep is not None:
+        sql += f", o AS (UPDATE {lead_t} SET owner_id = %s, assigned_at = %s WHERE id = %s)"
+        params += [rep.user_id, now, lead.pk]
+    else:
+        sql += (
+            f", q AS (INSERT INTO {QueueEntry._meta.db_table} (lead_id, queue_id, score, enqueued_at, due_at) "
+            "VALUES (%s, %s, %s, %s, %s))"
+        )
+        params += [lead.pk, queue.pk, lead.score, now, now + timedelta(minutes=queue.sla_minutes)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " SELECT id FROM a", params)
+        assignment.pk = cursor.fetchone()[0]
+    assignment._state.adding = False
+    lead.owner = rep.user if rep else None
+    lead.assigned_at = now if rep else None
+    if rep is not None:
+        from routing.tasks import assignment_notify_task
+
+        enqueue_on_commit(assignment_notify_task, assignment_id=assignment.pk)
+    return assignment
+
+
 def _lead_set_owner(*, lead: Lead, rep: RepProfile | None, now: datetime) -> None:
     Lead.objects.filter(pk=lead.pk).update(owner_id=rep.user_id if rep else None, assigned_at=now if rep else None)
     lead.owner = rep.user if rep else None
@@ -182,6 +252,8 @@ def _route(
         decision.queue, decision.rep = decision.rule.queue, None
         decision.reason = "queued: every eligible rep was taken by concurrent requests"
     reason = f"{reason_prefix}{decision.reason}"
+    if fresh and connection.vendor == "postgresql":
+        return _fresh_route_write(lead=lead, decision=decision, now=now, actor=actor, reason=reason)
     # A fresh lead (captured in this transaction) has no owner and no queue entry: fewer queries on
     # the intake path.
     if decision.rep is not None:
