@@ -248,3 +248,144 @@ class QueueEntry(models.Model):
 
     def __str__(self) -> str:
         return f"Lead {self.lead_id} in {self.queue_id}"
+
+
+# --- Response SLAs (issue 5: the 5-minute rule) ---------------------------------------------------
+
+
+class TeamCalendar(BaseModel):
+    """The business hours an SLA policy counts when it counts business hours only: the team's working
+    days and hours, in the team's time zone (Team.timezone), minus its holidays."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="calendar")
+    work_days = models.JSONField(default=_weekdays, blank=True, help_text="0 = Monday … 6 = Sunday.")
+    work_start = models.TimeField(default=datetime.time(9, 0))
+    work_end = models.TimeField(default=datetime.time(17, 0), help_text="Equal to start: around the clock.")
+    holidays = models.JSONField(default=list, blank=True, help_text='ISO dates, e.g. ["2026-12-25"].')
+
+    def __str__(self) -> str:
+        return f"Calendar of {self.team}"
+
+
+class SlaEscalation(models.TextChoices):
+    REASSIGN = "reassign", "Reassign to the next eligible rep (or the queue)"
+    NOTIFY = "notify", "Notify only"
+
+
+class SlaPolicy(BaseModel):
+    """How fast a lead must get its first touch after assignment, and what happens when it does not.
+    The first active policy (by position) whose filled-in criteria all match the lead and its
+    assignment applies; none matching: the default policy (or the built-in 5 minutes)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    position = models.PositiveIntegerField(default=100, help_text="Lower is tried first.")
+    is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    # Criteria (empty = any).
+    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    company_sizes = models.JSONField(default=list, blank=True)
+    countries = models.JSONField(default=list, blank=True)
+    min_score = models.IntegerField(null=True, blank=True)
+    # Clock and ladder.
+    first_touch_seconds = models.PositiveIntegerField(default=300)
+    business_hours = models.BooleanField(default=False, help_text="Count only the team's business hours.")
+    warn_percent = models.PositiveSmallIntegerField(default=80, help_text="Warn the rep at this share of the SLA.")
+    escalation = models.CharField(max_length=10, choices=SlaEscalation.choices, default=SlaEscalation.REASSIGN)
+    escalate_after_seconds = models.PositiveIntegerField(default=300, help_text="After the breach.")
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="slapolicy_one_default"),
+            models.CheckConstraint(condition=Q(warn_percent__lte=100), name="slapolicy_warn_percent_valid"),
+            models.CheckConstraint(condition=Q(first_touch_seconds__gte=1), name="slapolicy_positive_sla"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClockStatus(models.TextChoices):
+    OPEN = "open", "Running"
+    ESCALATING = "escalating", "Being reassigned"
+    TOUCHED = "touched", "First touch made"
+    CLOSED = "closed", "Closed (lead moved on)"
+
+
+class ResponseClock(models.Model):
+    """The response clock of one lead and one owner: started on assignment, stopped by the first touch,
+    closed by a reassignment. `next_action_at` is when the sweep must look at it next (warn, breach,
+    escalate); NULL once nothing is left to do."""
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="response_clocks")
+    rep = models.ForeignKey(RepProfile, on_delete=models.CASCADE, related_name="response_clocks")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    escalation = models.CharField(max_length=10, choices=SlaEscalation.choices, default=SlaEscalation.REASSIGN)
+    status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.OPEN)
+    started_at = models.DateTimeField()
+    warn_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    escalate_at = models.DateTimeField()
+    next_action_at = models.DateTimeField(null=True, blank=True)
+    first_touch_at = models.DateTimeField(null=True, blank=True)
+    time_to_first_touch = models.DurationField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(status__in=["open", "escalating"]), name="clock_one_running_per_lead"
+            ),
+        ]
+        indexes = [
+            # The sweep: running clocks whose next step is due, oldest first.
+            models.Index(
+                fields=["next_action_at", "id"],
+                condition=Q(status__in=["open", "escalating"], next_action_at__isnull=False),
+                name="clock_running_next_action",
+            ),
+            models.Index(fields=["rep", "started_at"], name="clock_rep_started"),
+            models.Index(fields=["team", "started_at"], name="clock_team_started"),
+            models.Index(fields=["due_at"], condition=Q(status="open"), name="clock_open_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Clock of lead {self.lead_id} for rep {self.rep_id} ({self.status})"
+
+
+class SlaAlertKind(models.TextChoices):
+    WARNING = "warning", "Warning to the rep"
+    BREACH = "breach", "Breach, to the manager"
+    ESCALATION = "escalation", "Escalation, to the manager"
+
+
+class SlaAlert(models.Model):
+    """A notification an SLA step owes somebody, written in the step's transaction (with its in-app
+    core.Notification); the email goes out after commit. `email_sent_at` NULL = still to send: the
+    sweep re-sends those whose lease (`email_claimed_at`) ran out, so a dead worker loses nothing."""
+
+    clock = models.ForeignKey(ResponseClock, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=10, choices=SlaAlertKind.choices)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    notification = models.ForeignKey("core.Notification", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField()
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clock", "kind", "recipient"], name="slaalert_once_per_step"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at", "id"], condition=Q(email_sent_at__isnull=True), name="slaalert_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for clock {self.clock_id}"
