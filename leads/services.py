@@ -551,6 +551,9 @@ def activity_log(
         first_touch = Lead.objects.filter(pk=lead_id, first_contacted_at__isnull=True).update(
             first_contacted_at=occurred_at
         )
+        from routing.services.sla import sla_clock_stop  # the response SLA clock (issue 5)
+
+        sla_clock_stop(lead_id=lead_id, touched_at=occurred_at)
         if first_touch and lead.stage == Stage.NEW:
             lead_stage_change(
                 lead_id=lead_id, to_stage=Stage.WORKING, actor=actor, reason="first contact", at=occurred_at

@@ -22,3 +22,17 @@ def rep_open_leads_sweep_task() -> int:
     from routing.services import rep_open_leads_sweep
 
     return rep_open_leads_sweep()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def sla_sweep_task() -> int:
+    """Beat job (every DJANGO_SLA_SWEEP_SECONDS): one batch of the SLA ladder; again at once while a
+    whole batch was found. Idempotent: every step is guarded by the clock's row lock and state."""
+    from routing.services.sla import sla_sweep
+
+    result = sla_sweep()
+    if result.full:
+        from core.enqueue import _send
+
+        _send(sla_sweep_task, {})
+    return result.found

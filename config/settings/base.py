@@ -158,6 +158,9 @@ LEADOPS_INTAKE_RATE_PER_IP = env.int("DJANGO_INTAKE_RATE_PER_IP", default=120)
 LEADOPS_ENRICHMENT_PROVIDER = env("DJANGO_ENRICHMENT_PROVIDER", default="leads.enrichment.BuiltinEnrichmentProvider")
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
 LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
+# Response SLAs (docs/sla.md): how often the beat sweep runs and how many clocks one batch takes.
+LEADOPS_SLA_SWEEP_SECONDS = env.float("DJANGO_SLA_SWEEP_SECONDS", default=15)
+LEADOPS_SLA_SWEEP_BATCH = env.int("DJANGO_SLA_SWEEP_BATCH", default=500)
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -190,6 +193,12 @@ CELERY_BEAT_SCHEDULE = {
     "enrichment-sweep": {
         "task": "leads.tasks.lead_enrichment_sweep_task",
         "schedule": timedelta(seconds=env.int("DJANGO_ENRICHMENT_SWEEP_SECONDS", default=60)),
+    },
+    # Response SLAs: warn, breach, escalate; catches up after an outage (routing/services/sla.py).
+    "sla-sweep": {
+        "task": "routing.tasks.sla_sweep_task",
+        "schedule": timedelta(seconds=LEADOPS_SLA_SWEEP_SECONDS),
+        "options": {"expires": max(LEADOPS_SLA_SWEEP_SECONDS, 1)},
     },
 }
 

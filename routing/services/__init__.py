@@ -14,6 +14,7 @@ from routing.services.claims import LeadAlreadyClaimed, NotEligibleForQueue, lea
 from routing.services.engine import Decision, InvalidRule, routing_decide
 from routing.services.reps import assignment_notify, notification_mark_read, rep_availability_update
 from routing.services.rules import ActionData, routing_rule_delete, routing_rule_move, routing_rule_save
+from routing.services.sla import sla_clock_escalate, sla_clock_restart, sla_clock_stop, sla_sweep  # noqa: F401
 
 __all__ = [
     "ActionData",

@@ -17,6 +17,7 @@ from routing.locks import leads_for_reassign, reps_for_recount
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
 from routing.selectors import CLOSED_STAGES, lead_open_ids_for_rep
 from routing.services.engine import Decision, rep_local_today, routing_decide
+from routing.services.sla import sla_clock_restart
 
 # A push decision that loses a race for a rep's last slot decides again with fresh rep rows.
 MAX_ROUTE_ATTEMPTS = 25
@@ -123,6 +124,7 @@ def _assignment_record(
     else:
         payload["queue"] = queue.name if queue else ""
     Activity.objects.create(lead=lead, kind=kind, occurred_at=now, actor=actor, payload=payload)
+    sla_clock_restart(lead=lead, assignment=assignment)
     if rep is not None and assignment.method != Method.CLAIM:
         from routing.tasks import assignment_notify_task
 
@@ -190,6 +192,7 @@ def _fresh_route_write(
         cursor.execute(sql + " SELECT id FROM a", params)
         assignment.pk = cursor.fetchone()[0]
     assignment._state.adding = False
+    sla_clock_restart(lead=lead, assignment=assignment)
     lead.owner = rep.user if rep else None
     lead.assigned_at = now if rep else None
     if rep is not None:
