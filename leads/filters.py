@@ -16,6 +16,7 @@ class LeadFilter(django_filters.FilterSet):
     campaign = django_filters.ModelMultipleChoiceFilter(queryset=Campaign.objects.all())
     owner = django_filters.NumberFilter(field_name="owner_id")
     unassigned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
+    team = django_filters.NumberFilter(field_name="owner__rep__team_id", label="Team")
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -35,7 +36,7 @@ class LeadFilter(django_filters.FilterSet):
         if not value:
             return queryset
         if "@" in value:
-            return queryset.filter(email_normalized__startswith=value.lower())
+            return queryset.filter(email_normalized__istartswith=value)  # trigram index on UPPER()
         condition = Q(company_name__icontains=value) | Q(email_normalized__icontains=value.lower())
         for word in value.split()[:3]:
             condition |= Q(first_name__icontains=word) | Q(last_name__icontains=word)

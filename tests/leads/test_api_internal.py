@@ -243,3 +243,21 @@ def test_api_docs_page_uses_local_assets(api_client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "swagger-ui" in html and "cdn." not in html and "unpkg" not in html
+
+
+def test_list_filter_by_team(ops_user):
+    # given
+    from routing.models import RepProfile, Team
+
+    team = Team.objects.create(name="EMEA")
+    in_team = LeadFactory(assigned=True)
+    RepProfile.objects.create(user=in_team.owner, team=team)
+    LeadFactory(assigned=True)
+    # when / then
+    assert ids(client_for(ops_user).get("/api/v1/leads/", {"team": team.pk})) == {in_team.pk}
+
+
+def test_search_by_email_prefix_ignores_case(ops_user):
+    target = LeadFactory(email="Grace.Hopper@Navy.example", email_normalized="grace.hopper@navy.example")
+    LeadFactory(email="grace@other.example", email_normalized="grace@other.example")
+    assert ids(client_for(ops_user).get("/api/v1/leads/", {"q": "GRACE.HOPPER@"})) == {target.pk}
