@@ -37,6 +37,10 @@ class Stage(models.TextChoices):
     RECYCLED = "recycled", "Recycled"
 
 
+# A lead in one of these stages is closed: it no longer takes a slot of its owner's capacity.
+CLOSED_STAGES = frozenset({Stage.WON, Stage.LOST, Stage.DISQUALIFIED})
+
+
 class CompanySize(models.TextChoices):
     S1_10 = "1-10", "1-10"
     S11_50 = "11-50", "11-50"

@@ -20,6 +20,7 @@ from core.exceptions import ApplicationError, Conflict, NotFound
 from leads.enrichment import enrichment_provider
 from leads.locks import leads_for_delete, leads_for_update, leads_matching_for_update
 from leads.models import (
+    CLOSED_STAGES,
     CONTACT_KINDS,
     Account,
     Activity,
@@ -517,6 +518,12 @@ def lead_stage_change(
     StageChange.objects.create(
         lead=lead, from_stage=from_stage, to_stage=to_stage, changed_at=at, changed_by=actor, reason=reason
     )
+    if lead.owner_id and (from_stage in CLOSED_STAGES) != (to_stage in CLOSED_STAGES):
+        # Closing a lead frees a slot of its owner's capacity; reopening takes one (lead locked
+        # first, then the rep: the app-wide lock order).
+        from routing.services import rep_open_leads_sync_for_user
+
+        rep_open_leads_sync_for_user(user_id=lead.owner_id)
     Activity.objects.create(
         lead=lead,
         kind=ActivityKind.STAGE_CHANGED,

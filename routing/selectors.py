@@ -9,12 +9,10 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from core.exceptions import Forbidden, NotFound
 from core.models import Notification
 from core.roles import Role, roles_of
-from leads.models import Lead, Stage
+from leads.models import CLOSED_STAGES, Lead
 from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, Team
 
-# Stages in which a lead still occupies its owner's capacity.
-CLOSED_STAGES = frozenset({Stage.WON, Stage.LOST, Stage.DISQUALIFIED})
-
+__all__ = ["CLOSED_STAGES"]  # closed leads do not occupy their owner's capacity (leads.models)
 
 # --- who may do what ---------------------------------------------------------------------------
 

@@ -200,6 +200,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=LEADOPS_SLA_SWEEP_SECONDS),
         "options": {"expires": max(LEADOPS_SLA_SWEEP_SECONDS, 1)},
     },
+    # Safety net for rep capacity: stage changes recount their owner at once; this recounts all.
+    "rep-open-leads-sweep": {
+        "task": "routing.tasks.rep_open_leads_sweep_task",
+        "schedule": timedelta(seconds=env.int("DJANGO_CAPACITY_SWEEP_SECONDS", default=600)),
+    },
 }
 
 LOGGING = {

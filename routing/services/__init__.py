@@ -9,6 +9,7 @@ from routing.services.assignment import (
     rep_leads_reassign,
     rep_open_leads_sweep,
     rep_open_leads_sync,
+    rep_open_leads_sync_for_user,
 )
 from routing.services.claims import LeadAlreadyClaimed, NotEligibleForQueue, lead_claim, lead_claim_next
 from routing.services.engine import Decision, InvalidRule, routing_decide
@@ -35,6 +36,7 @@ __all__ = [
     "rep_leads_reassign",
     "rep_open_leads_sweep",
     "rep_open_leads_sync",
+    "rep_open_leads_sync_for_user",
     "routing_decide",
     "routing_dry_run",
     "routing_rule_delete",

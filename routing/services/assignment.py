@@ -363,6 +363,12 @@ def rep_open_leads_sync(*, rep_id: int) -> int:
     return count
 
 
+def rep_open_leads_sync_for_user(*, user_id: int) -> int | None:
+    """Recount the open leads of this user's rep profile, if they have one."""
+    rep_id = RepProfile.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
+    return None if rep_id is None else rep_open_leads_sync(rep_id=rep_id)
+
+
 def rep_open_leads_sweep() -> int:
     """Recount every active rep, one short transaction each (a beat job). Returns how many changed."""
     changed = 0

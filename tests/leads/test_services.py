@@ -223,3 +223,26 @@ def test_replaying_a_logged_submission_reaches_the_same_lead():
     # then
     assert result.lead.pk == lead.pk and result.created is False
     assert IntakeSubmission.objects.count() == 2
+
+
+def test_closing_a_lead_gives_its_owner_capacity_back_at_once():
+    # given
+    from routing.models import RepProfile
+
+    lead = LeadFactory(assigned=True, stage=Stage.OPPORTUNITY)
+    rep = RepProfile.objects.create(user=lead.owner, capacity=5, open_leads=1)
+    # when
+    lead_stage_change(lead_id=lead.pk, to_stage=Stage.WON, actor=None)
+    # then
+    rep.refresh_from_db()
+    assert rep.open_leads == 0
+
+
+def test_recycling_a_closed_lead_takes_capacity_again():
+    from routing.models import RepProfile
+
+    lead = LeadFactory(assigned=True, stage=Stage.LOST)
+    rep = RepProfile.objects.create(user=lead.owner, capacity=5, open_leads=0)
+    lead_stage_change(lead_id=lead.pk, to_stage=Stage.RECYCLED, actor=None)
+    rep.refresh_from_db()
+    assert rep.open_leads == 1
