@@ -45,7 +45,7 @@ from leads.models import (
     Tag,
 )
 from leads.normalization import email_normalize
-from routing.models import RepProfile, Team
+from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, Team
 
 DEMO_PASSWORD = "leadops-demo"
 DEMO_SEED = 2024
@@ -316,6 +316,7 @@ def demo_data_seed(*, lead_count: int = 2000, now: datetime | None = None) -> De
     users = _users_ensure(result=result)
     reps = [users[u.username] for u in DEMO_USERS if u.role == Role.SALES_REP]
     _teams_ensure(users=users, result=result)
+    _routing_rules_ensure(result=result)
     sources = _sources_ensure(result=result)
     campaigns = _campaigns_ensure(sources=sources, today=now.date(), result=result)
     tags = _tags_ensure(result=result)
@@ -370,6 +371,34 @@ def _teams_ensure(*, users: dict[str, Any], result: DemoSeedResult) -> None:
                 defaults={"team": teams[spec.team], "timezone": teams[spec.team].timezone, "capacity": 60},
             )
             result.created["rep profiles"] += created
+
+
+# Two readable rules ahead of the fallback, so the rule editor and dry run have something to show.
+DEMO_RULES = [
+    (
+        "Enterprise to the first team, load-balanced",
+        10,
+        "any",
+        [{"field": "company_size", "op": "in", "value": ["1001-5000", "5000+"]}],
+        Method.LOAD_BALANCED,
+        0,
+    ),
+    ("Everyone else: round-robin in the second team", 20, "all", [], Method.ROUND_ROBIN, 1),
+]
+
+
+def _routing_rules_ensure(*, result: DemoSeedResult) -> None:
+    teams = list(Team.objects.order_by("name")[:2])
+    queue = Queue.objects.filter(name="Unassigned").first()  # created by routing's migrations
+    if len(teams) < 2 or queue is None:
+        return
+    for name, position, match, conditions, method, team_index in DEMO_RULES:
+        rule, created = RoutingRule.objects.get_or_create(
+            name=name, defaults={"position": position, "match": match, "conditions": conditions, "queue": queue}
+        )
+        if created:
+            RuleAction.objects.create(rule=rule, method=method, team=teams[team_index])
+        result.created["routing rules"] += created
 
 
 def _sources_ensure(*, result: DemoSeedResult) -> dict[str, Source]:
@@ -638,6 +667,8 @@ def _leads_insert(*, people: list[_Person], world: _World, result: DemoSeedResul
     Activity.objects.bulk_create(activities, batch_size=BATCH)
     through.objects.bulk_create(tag_links, batch_size=BATCH)
 
+    _routing_history_insert(plans=plans, world=world, result=result)
+
     for plan in plans:
         if plan.lead.owner_id and plan.lead.stage not in _CLOSED:
             world.opened[plan.lead.owner_id] += 1
@@ -645,6 +676,47 @@ def _leads_insert(*, people: list[_Person], world: _World, result: DemoSeedResul
     result.created["stage changes"] += len(stage_changes)
     result.created["activities"] += len(activities)
     result.created["intake submissions"] += len(submissions)
+
+
+def _routing_history_insert(*, plans: list[_LeadPlan], world: _World, result: DemoSeedResult) -> None:
+    """An assignment row per owned lead (so "why this owner" has an answer) and a queue entry per
+    unowned open lead (so the pull queue is not empty)."""
+    profiles = {p.user_id: p for p in RepProfile.objects.select_related("team").filter(user__in=world.reps)}
+    queue = Queue.objects.filter(name="Unassigned").first()
+    assignments, entries = [], []
+    for plan in plans:
+        lead = plan.lead
+        profile = profiles.get(lead.owner_id)
+        if profile is not None:
+            sticky = lead.account_id is not None and lead.account.owner_id == lead.owner_id
+            assignments.append(
+                Assignment(
+                    lead_id=lead.pk,
+                    rep=profile,
+                    created_at=lead.assigned_at or lead.created_at,
+                    method=Method.ACCOUNT_OWNER if sticky else Method.ROUND_ROBIN,
+                    rule_name="Demo history",
+                    reason=(
+                        f"owner of the account {lead.account.domain}"
+                        if sticky
+                        else f"round-robin in {profile.team.name if profile.team else 'all reps'} (demo history)"
+                    ),
+                )
+            )
+        elif queue is not None and lead.stage not in _CLOSED:
+            entries.append(
+                QueueEntry(
+                    lead_id=lead.pk,
+                    queue=queue,
+                    score=lead.score,
+                    enqueued_at=lead.created_at,
+                    due_at=lead.created_at + timedelta(minutes=queue.sla_minutes),
+                )
+            )
+    Assignment.objects.bulk_create(assignments, batch_size=BATCH)
+    QueueEntry.objects.bulk_create(entries, batch_size=BATCH)
+    result.created["assignments"] += len(assignments)
+    result.created["queue entries"] += len(entries)
 
 
 def _accounts_ensure(*, people: list[_Person], world: _World, result: DemoSeedResult) -> dict[str, Account]:

@@ -175,3 +175,18 @@ def test_demo_users_keep_their_role_groups_after_roles_exist_already():
     seed(0)
     # then
     assert list(rep.groups.values_list("name", flat=True)) == [Role.SALES_REP.value]
+
+
+def test_demo_owners_have_a_routing_explanation_and_the_queue_is_not_empty():
+    # given
+    from leads.demo import demo_data_seed
+    from leads.models import Lead
+    from routing.models import Assignment, QueueEntry, RoutingRule
+
+    # when
+    demo_data_seed(lead_count=300)
+    # then
+    owned = Lead.objects.filter(owner__isnull=False)
+    assert Assignment.objects.filter(lead__in=owned).values("lead").distinct().count() == owned.count()
+    assert QueueEntry.objects.filter(lead__owner__isnull=True).exists()
+    assert RoutingRule.objects.filter(is_fallback=False).count() == 2
