@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
@@ -312,16 +312,23 @@ def sla_clock_escalate(*, clock_id: int) -> Assignment | None:
             status=ClockStatus.CLOSED, closed_at=timezone.now(), next_action_at=None
         )
         return None
-    try:
-        return lead_reassign(
-            lead_id=clock.lead_id,
-            actor=None,
-            reason="Response SLA breached: no first touch in time",
-            exclude_rep_ids=frozenset({clock.rep_id}),
-        )
-    except ApplicationError:
-        logger.warning("SLA escalation of clock %s could not reassign; retried later", clock_id, exc_info=True)
-        return None
+    for attempt in range(3):
+        try:
+            return lead_reassign(
+                lead_id=clock.lead_id,
+                actor=None,
+                reason="Response SLA breached: no first touch in time",
+                exclude_rep_ids=frozenset({clock.rep_id}),
+            )
+        except OperationalError:
+            # Two reassignments trading reps (A->B while B->A) can deadlock on the rep rows; the
+            # loser rolled back entirely, so trying again is safe.
+            if attempt == 2:
+                raise
+        except ApplicationError:
+            logger.warning("SLA escalation of clock %s could not reassign; retried later", clock_id, exc_info=True)
+            return None
+    return None
 
 
 def sla_alert_emails_send(*, limit: int = 500) -> int:
