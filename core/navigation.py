@@ -30,6 +30,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry("Import", "leads-import:list", frozenset({OPS, ADMIN})),
     NavEntry("Routing rules", "routing:rule_list", frozenset({OPS, ADMIN})),
     NavEntry("Reassign", "routing:reassign", frozenset({MANAGER})),
+    NavEntry("SLA board", "sla:board", frozenset({OPS, MANAGER, ADMIN})),
     # Routing, SLA board, import, scoring, nurture, analytics: add one line each here.
     NavEntry("Admin", "admin:index", frozenset({ADMIN})),
 ]
