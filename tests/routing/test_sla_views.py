@@ -116,3 +116,17 @@ def test_board_query_count_does_not_grow_with_clocks(client, manager_user, board
         response = client.get(reverse("sla:board"))
     assert response.status_code == 200
     assert len(response.context["approaching"]) + len(response.context["breached"]) == 30
+
+
+def test_a_rep_sees_their_countdowns_on_their_lead_list(client, board_team):
+    # given
+    _team, rep = board_team
+    clocks = [make_clock(rep=rep, started_ago=dt.timedelta(minutes=m)) for m in (1, 2, 7)]
+    client.force_login(rep.user)
+    # when
+    response = client.get(reverse("leads:lead_list"))
+    # then
+    html = response.content.decode()
+    assert html.count('class="sla-countdown') == 3 and html.count("sla-late") >= 1
+    for clock in clocks:
+        assert f'data-sla-due="{clock.due_at.isoformat()}' in html or clock.due_at.strftime("%Y-%m-%dT%H:%M:%S") in html
