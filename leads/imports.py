@@ -67,13 +67,13 @@ from leads.models import (
 )
 from leads.normalization import email_normalize
 from leads.services import (
-    _FILLABLE_FIELDS,
     _TOUCH_FIELDS,
     InvalidLeadData,
     LeadData,
     _campaign_for,
     _lead_build,  # the unsaved lead a first submission makes: the same values as the API's
     lead_data_normalize,
+    lead_touch_apply,
 )
 
 logger = logging.getLogger(__name__)
@@ -763,26 +763,11 @@ def _lead_apply_touch(
     by_email: dict[str, Lead],
     by_phone: dict[str, Lead],
 ) -> set[str]:
-    """In memory, what `leads.services._lead_add_touch` does for a returning person: newer last
-    touch, blanks filled (never overwritten), custom fields merged, consent kept once given, the
-    other contact detail added when nobody else holds it. Returns the names of changed fields."""
-    changed: set[str] = set()
-    if lead.last_touch_at is None or occurred_at >= lead.last_touch_at:
-        lead.last_channel, lead.last_source, lead.last_campaign = channel, source, campaign
-        lead.last_touch, lead.last_touch_at = touch, occurred_at
-        changed.update(("last_channel", "last_source", "last_campaign", "last_touch", "last_touch_at"))
-    for name in _FILLABLE_FIELDS:
-        value = getattr(data, name)
-        if value and not getattr(lead, name):
-            setattr(lead, name, value)
-            changed.add(name)
-    if data.custom_fields:
-        lead.custom_fields = {**lead.custom_fields, **data.custom_fields}
-        changed.add("custom_fields")
-    if data.marketing_consent and not lead.marketing_consent:
-        lead.marketing_consent, lead.consent_at = True, occurred_at
-        lead.consent_method = data.consent_method or "intake form"
-        changed.update(("marketing_consent", "consent_at", "consent_method"))
+    """In memory, what intake does for a returning person (`leads.services.lead_touch_apply`), plus
+    the other contact detail when nobody else holds it. Returns the names of changed fields."""
+    changed = lead_touch_apply(
+        lead=lead, data=data, source=source, campaign=campaign, channel=channel, touch=touch, occurred_at=occurred_at
+    )
     if data.email and not lead.email_normalized and email_normalized not in by_email:
         lead.email, lead.email_normalized = data.email, email_normalized
         changed.update(("email", "email_normalized"))

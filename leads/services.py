@@ -423,23 +423,10 @@ def _lead_add_touch(
         return None
     # Same email beats same phone when the two point at different leads.
     lead = next((m for m in matches if email_normalized and m.email_normalized == email_normalized), matches[0])
-    changed = ["last_channel", "last_source", "last_campaign", "last_touch", "last_touch_at", "updated_at"]
-    if lead.last_touch_at is None or occurred_at >= lead.last_touch_at:
-        lead.last_channel, lead.last_source, lead.last_campaign = channel, source, campaign
-        lead.last_touch, lead.last_touch_at = touch, occurred_at
-    for name in _FILLABLE_FIELDS:
-        value = getattr(data, name)
-        if value and not getattr(lead, name):
-            setattr(lead, name, value)
-            changed.append(name)
-    if data.custom_fields:
-        lead.custom_fields = {**lead.custom_fields, **data.custom_fields}
-        changed.append("custom_fields")
-    if data.marketing_consent and not lead.marketing_consent:
-        lead.marketing_consent, lead.consent_at = True, occurred_at
-        lead.consent_method = data.consent_method or "intake form"
-        changed += ["marketing_consent", "consent_at", "consent_method"]
-    lead.save(update_fields=changed)
+    changed = lead_touch_apply(
+        lead=lead, data=data, source=source, campaign=campaign, channel=channel, touch=touch, occurred_at=occurred_at
+    )
+    lead.save(update_fields=[*changed, "updated_at"])
     # The other contact detail is added only if no other lead holds it already.
     contact_updates: dict[str, str] = {}
     if data.email and not lead.email_normalized:
@@ -455,6 +442,39 @@ def _lead_add_touch(
         except IntegrityError:
             pass
     return lead
+
+
+def lead_touch_apply(
+    *,
+    lead: Lead,
+    data: LeadData,
+    source: Source | None,
+    campaign: Campaign | None,
+    channel: str,
+    touch: dict,
+    occurred_at: datetime,
+) -> set[str]:
+    """In memory, what a later submission does to a returning person's lead: a newer last touch,
+    blanks filled (never overwritten), custom fields merged, consent kept once given. Used by the
+    API (one lead) and CSV import (a batch). Returns the names of the changed fields."""
+    changed: set[str] = set()
+    if lead.last_touch_at is None or occurred_at >= lead.last_touch_at:
+        lead.last_channel, lead.last_source, lead.last_campaign = channel, source, campaign
+        lead.last_touch, lead.last_touch_at = touch, occurred_at
+        changed.update(("last_channel", "last_source", "last_campaign", "last_touch", "last_touch_at"))
+    for name in _FILLABLE_FIELDS:
+        value = getattr(data, name)
+        if value and not getattr(lead, name):
+            setattr(lead, name, value)
+            changed.add(name)
+    if data.custom_fields:
+        lead.custom_fields = {**lead.custom_fields, **data.custom_fields}
+        changed.add("custom_fields")
+    if data.marketing_consent and not lead.marketing_consent:
+        lead.marketing_consent, lead.consent_at = True, occurred_at
+        lead.consent_method = data.consent_method or "intake form"
+        changed.update(("marketing_consent", "consent_at", "consent_method"))
+    return changed
 
 
 def _lead_add_tags(*, lead: Lead, names: list[str]) -> None:
