@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -132,3 +133,28 @@ def celery_worker_process(transactional_db):
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+# --- browser tests -------------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; a browser is never downloaded
+SCREENSHOTS = ROOT / "tests" / "_screenshots"  # ignored by git, kept for people to look at
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium driven by Playwright. Skipped on a machine without it, except in
+    CI, where a missing browser is a missing install step and fails the run."""
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run should have installed Debian's chromium")
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM}")
+    from playwright import sync_api
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()

@@ -4,21 +4,16 @@ sees the preview, starts, and watches the progress reach 100% with the counts.
 Screenshots land in tests/_screenshots/ (git-ignored).
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from core.roles import Role
 from leads.models import ImportJob, Lead, Source, Stage
+from tests.conftest import SCREENSHOTS
 from tests.core.factories import UserFactory
 from tests.leads.factories import LeadFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "_screenshots"
 
 CSV = (
     "E-mail;Vorname;Nachname;Firma;Land;Abschluss;Notiz\n"
@@ -29,21 +24,6 @@ CSV = (
     "not-an-email;Nobody;;;;;\n"
     "ADA@analytical.example;;;;;;second visit\n"
 )
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def test_ops_imports_a_csv_and_sees_it_finish(browser, celery_worker_process, live_server):

@@ -3,38 +3,19 @@
 Screenshots (1366x768 and 375x812) land in tests/_screenshots/ (git-ignored) for anyone to look at.
 """
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from core.roles import Role
 from leads.models import Stage
+from tests.conftest import SCREENSHOTS
 from tests.core.factories import UserFactory
 from tests.leads.factories import LeadFactory, SourceFactory, TagFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "_screenshots"
 VIEWPORTS = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 375, "height": 812}}
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def sign_in(browser, live_server, username: str, viewport: str):

@@ -1,35 +1,14 @@
 """Privacy page in a real browser: an admin erases a lead and sees the audit log.
 Screenshots land in tests/_screenshots/ (git-ignored)."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from leads.models import Lead
+from tests.conftest import SCREENSHOTS
 from tests.core.factories import UserFactory
 from tests.leads.factories import ActivityFactory, LeadFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "_screenshots"
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def test_admin_erases_a_lead(browser, live_server):

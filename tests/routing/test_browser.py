@@ -1,35 +1,15 @@
 """Two reps, two browsers, one queue: one claims, the other sees the lead go or is told it is taken."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from routing.models import QueueEntry
+from tests.conftest import SCREENSHOTS
 from tests.leads.factories import LeadFactory
 from tests.routing.factories import QueueFactory, RepProfileFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "_screenshots"
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def signed_in_page(browser, live_server, user):
