@@ -165,9 +165,8 @@ def measure_find(label: str, repeats: int = 200) -> None:
             rows = list(clocks_due_for_update(now=timezone.now(), limit=500))
             timings.append(time.perf_counter() - t0)
             transaction.set_rollback(True)
-    qs = clocks_due_for_update(now=timezone.now(), limit=500)
-    with connection.cursor() as cursor:
-        sql, params = qs.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = clocks_due_for_update(now=timezone.now(), limit=500).query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = " / ".join(row[0].strip() for row in cursor.fetchall() if "Index" in row[0] or "Scan" in row[0])
     total = ResponseClock.objects.count()
@@ -191,18 +190,20 @@ def measure_throughput(count: int = 10_000) -> None:
     while sla_steps_run(batch_size=1000).found:
         pass
     sla_alert_emails_send(limit=100_000)
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE routing_responseclock SET status = 'open', first_touch_at = NULL, time_to_first_touch = NULL,
-                warned_at = %s, warn_at = %s, due_at = %s, escalate_at = %s, next_action_at = %s, escalation = 'notify'
-            WHERE id IN (SELECT id FROM routing_responseclock WHERE status = 'touched' ORDER BY id LIMIT %s)
-            """,
-            [now, now, now, now + timezone.timedelta(hours=1), now, count],
-        )
-        cursor.execute("ANALYZE routing_responseclock")
-    for batch_size in (500,):
+    for batch_size in (500, 1000):
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE routing_responseclock SET status = 'open', first_touch_at = NULL, time_to_first_touch = NULL,
+                    warned_at = %s, warn_at = %s, due_at = %s, escalate_at = %s, next_action_at = %s,
+                    escalation = 'notify'
+                WHERE id IN (SELECT id FROM routing_responseclock WHERE status = 'touched' ORDER BY id LIMIT %s)
+                """,
+                [now, now, now, now + timezone.timedelta(hours=1), now, count],
+            )
+            cursor.execute("ANALYZE routing_responseclock")
+        sla_alert_emails_send(limit=100_000)
         t0 = time.perf_counter()
         batches = steps = 0
         while True:

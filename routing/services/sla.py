@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
@@ -260,17 +260,16 @@ def _alerts_record(*, alerts: list[tuple], now: datetime) -> None:
         return
     from routing.services.reps import lead_url
 
-    notifications = Notification.objects.bulk_create(
-        [
-            Notification(
-                recipient_id=recipient_id,
-                title=_alert_texts(kind=kind, clock=clock, now=now)[0][:200],
-                body=_alert_texts(kind=kind, clock=clock, now=now)[1],
-                url=lead_url(lead_id=clock.lead_id),
-            )
-            for clock, kind, recipient_id in alerts
-        ]
-    )
+    url_template = lead_url(lead_id=987654321)  # one reverse() per batch, not per alert
+    notifications = []
+    for clock, kind, recipient_id in alerts:
+        title, body = _alert_texts(kind=kind, clock=clock, now=now)
+        url = url_template.replace("987654321", str(clock.lead_id))
+        notifications.append(Notification(recipient_id=recipient_id, title=title[:200], body=body, url=url))
+    if connection.vendor == "postgresql":
+        _alerts_insert_pg(alerts=alerts, notifications=notifications, now=now)
+        return
+    notifications = Notification.objects.bulk_create(notifications)
     SlaAlert.objects.bulk_create(
         [
             SlaAlert(clock=clock, kind=kind, recipient_id=recipient_id, notification=notification, created_at=now)
@@ -278,6 +277,59 @@ def _alerts_record(*, alerts: list[tuple], now: datetime) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+def _alerts_insert_pg(*, alerts: list[tuple], notifications: list[Notification], now: datetime) -> None:
+    """The same rows as bulk_create, in two statements fed by arrays (unnest): a batch of 500
+    alerts costs a few milliseconds instead of the ORM's per-row SQL compilation."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Notification._meta.db_table} (recipient_id, title, body, url, created_at) "
+            "SELECT r, t, b, u, %s FROM unnest(%s::bigint[], %s::varchar[], %s::text[], %s::varchar[]) "
+            "WITH ORDINALITY AS n(r, t, b, u, i) ORDER BY i RETURNING id",
+            [
+                now,
+                [n.recipient_id for n in notifications],
+                [n.title for n in notifications],
+                [n.body for n in notifications],
+                [n.url for n in notifications],
+            ],
+        )
+        notification_ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"INSERT INTO {SlaAlert._meta.db_table} (clock_id, kind, recipient_id, notification_id, created_at) "
+            "SELECT c, k, r, n, %s FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::bigint[]) "
+            "AS a(c, k, r, n) ON CONFLICT DO NOTHING",
+            [
+                now,
+                [clock.pk for clock, _, _ in alerts],
+                [str(kind) for _, kind, _ in alerts],
+                [recipient_id for _, _, recipient_id in alerts],
+                notification_ids,
+            ],
+        )
+
+
+_STEP_FIELDS = ["status", "next_action_at", "warned_at", "breached_at", "escalated_at"]
+
+
+def _clocks_save(*, clocks: list[ResponseClock]) -> None:
+    """Write the advanced clocks back: on PostgreSQL one UPDATE … FROM unnest(arrays) for the batch."""
+    if not clocks:
+        return
+    if connection.vendor != "postgresql":
+        ResponseClock.objects.bulk_update(clocks, _STEP_FIELDS)
+        return
+    table = ResponseClock._meta.db_table
+    sets = ", ".join(f"{name} = v.{name}" for name in _STEP_FIELDS)
+    params = [[clock.pk for clock in clocks], *([getattr(c, name) for c in clocks] for name in _STEP_FIELDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS c SET {sets} FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], "
+            f"%s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) AS v(id, {', '.join(_STEP_FIELDS)}) "
+            "WHERE c.id = v.id",
+            params,
+        )
 
 
 def sla_steps_run(*, batch_size: int = 500, now: datetime | None = None) -> SweepResult:
@@ -289,9 +341,7 @@ def sla_steps_run(*, batch_size: int = 500, now: datetime | None = None) -> Swee
         clocks = list(clocks_due_for_update(now=now, limit=batch_size))
         result.found, result.full = len(clocks), len(clocks) >= batch_size
         alerts = _steps_apply(clocks=clocks, now=now, result=result)
-        ResponseClock.objects.bulk_update(
-            clocks, ["status", "next_action_at", "warned_at", "breached_at", "escalated_at"], batch_size=1000
-        )
+        _clocks_save(clocks=clocks)
         _alerts_record(alerts=alerts, now=now)
     return result
 
