@@ -3,7 +3,7 @@
 from datetime import date, datetime, time, timedelta
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from leads.models import Campaign, Channel, Lead, Source, Stage
@@ -17,6 +17,7 @@ class LeadFilter(django_filters.FilterSet):
     owner = django_filters.NumberFilter(field_name="owner_id")
     unassigned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
     team = django_filters.NumberFilter(field_name="owner__rep__team_id", label="Team")
+    sla_breached = django_filters.BooleanFilter(method="filter_sla_breached", label="Has breached its response SLA")
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -30,6 +31,14 @@ class LeadFilter(django_filters.FilterSet):
     class Meta:
         model = Lead
         fields = ["stage", "channel", "source", "campaign", "owner"]
+
+    def filter_sla_breached(self, queryset: QuerySet[Lead], name: str, value: bool | None) -> QuerySet[Lead]:
+        if value is None:
+            return queryset
+        from routing.models import ResponseClock
+
+        breached = Exists(ResponseClock.objects.filter(lead=OuterRef("pk"), breached_at__isnull=False))
+        return queryset.filter(breached if value else ~breached)
 
     def search(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
         value = value.strip()

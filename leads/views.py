@@ -36,7 +36,7 @@ from leads.forms import (
 from leads.models import Campaign, Channel, Lead, Source, Stage
 from leads.selectors import lead_get_for_user, lead_list_for_user, lead_stage_history, lead_timeline
 from leads.services import activity_log, lead_stage_change, lead_update
-from routing.models import RepProfile
+from routing.models import RepProfile, Team
 from routing.services import lead_reassign
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -129,7 +129,17 @@ def _lead_count(leads: QuerySet[Lead]) -> dict[str, Any]:
     return {"count": count, "count_capped": capped, "count_label": label}
 
 
-_MORE_FILTERS = ("source", "channel", "campaign", "score_min", "score_max", "created_from", "created_to")
+_MORE_FILTERS = (
+    "source",
+    "channel",
+    "campaign",
+    "team",
+    "sla_breached",
+    "score_min",
+    "score_max",
+    "created_from",
+    "created_to",
+)
 
 
 def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[str, Any]:
@@ -175,6 +185,7 @@ def _lead_list_options(request: HtmxHttpRequest, context: dict[str, Any]) -> Non
     context["sources"] = list(Source.objects.only("id", "name"))
     context["campaigns"] = list(Campaign.objects.only("id", "name"))
     context["owners"] = list(owner_choices()) if context["sees_all"] else []
+    context["teams"] = list(Team.objects.only("id", "name")) if context["sees_all"] else []
 
 
 def _bulk_options(context: dict[str, Any]) -> None:

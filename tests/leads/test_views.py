@@ -173,8 +173,9 @@ def test_list_query_count_does_not_grow_with_page_size(ops_user, django_assert_m
     client = client_for(ops_user)
     client.get(list_url())  # warm the session
 
-    # when / then: session, user, groups, rows, tags, capped count, filter choices, reps
-    with django_assert_max_num_queries(12):
+    # when / then: session, user, groups, rows, tags, capped count, filter choices (sources,
+    # campaigns, owners, teams), reps: the same at 50 and 200 rows
+    with django_assert_max_num_queries(13):
         response = client.get(list_url(per_page=per_page))
     assert len(response.context["page"].leads) == per_page
     with django_assert_max_num_queries(10):
@@ -525,3 +526,37 @@ def test_bulk_reassign_to_a_rep(manager_user):
     # then
     assert "2 leads updated." in response.content.decode()
     assert Lead.objects.filter(owner=new.user).count() == 2
+
+
+def test_list_filters_by_team_and_breached_sla(client, ops_user):
+    # given
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.models import ResponseClock, Team
+    from tests.routing.factories import RepProfileFactory
+
+    team = Team.objects.create(name="Nordics")
+    rep = RepProfileFactory(team=team)
+    breached = LeadFactory(owner=rep.user, first_name="Breached")
+    LeadFactory(owner=rep.user, first_name="OnTime")
+    other_team = LeadFactory(assigned=True, first_name="Elsewhere")
+    now = timezone.now()
+    ResponseClock.objects.create(
+        lead=breached,
+        rep=rep,
+        started_at=now - timedelta(minutes=10),
+        warn_at=now - timedelta(minutes=6),
+        due_at=now - timedelta(minutes=5),
+        escalate_at=now,
+        breached_at=now - timedelta(minutes=5),
+    )
+    client.force_login(ops_user)
+    # when
+    by_team = client.get("/leads/", {"team": team.pk}).content.decode()
+    by_breach = client.get("/leads/", {"sla_breached": "true"}).content.decode()
+    # then
+    assert "Breached" in by_team and "OnTime" in by_team and "Elsewhere" not in by_team
+    assert "Breached" in by_breach and "OnTime" not in by_breach and other_team.first_name not in by_breach
+    assert "Nordics" in client.get("/leads/").content.decode()  # the team dropdown
