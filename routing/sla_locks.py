@@ -16,13 +16,6 @@ from django.db.models import Q, QuerySet
 from routing.models import ClockStatus, ResponseClock, SlaAlert
 
 RUNNING = (ClockStatus.OPEN, ClockStatus.ESCALATING)
-# What a sweep step reads: the clock's ladder, and names for the notifications (not whole leads).
-_SWEEP_FIELDS = [
-    *("status", "escalation", "lead", "rep", "team", "warn_at", "due_at", "escalate_at", "next_action_at"),
-    *("warned_at", "breached_at", "escalated_at"),
-    *("lead__first_name", "lead__last_name", "lead__email", "lead__phone"),
-    *("rep__user", "rep__user__first_name", "rep__user__last_name", "rep__user__username", "team__manager"),
-]
 
 
 def clocks_due_for_update(*, now: datetime, limit: int) -> QuerySet[ResponseClock]:
@@ -31,7 +24,6 @@ def clocks_due_for_update(*, now: datetime, limit: int) -> QuerySet[ResponseCloc
     return (
         ResponseClock.objects.filter(status__in=RUNNING, next_action_at__isnull=False, next_action_at__lte=now)
         .select_related("lead", "rep__user", "team")
-        .only(*_SWEEP_FIELDS)
         .order_by("next_action_at", "id")
         .select_for_update(of=("self",), no_key=True, skip_locked=True)[:limit]
     )
