@@ -148,34 +148,55 @@ def fill(target: int) -> None:
     print(f"  filled {current:,} -> {target:,} leads and clocks in {time.perf_counter() - t0:.1f} s")
 
 
-def measure_find(label: str, repeats: int = 200) -> None:
+def measure_find(label: str, repeats: int = 200, due_count: int = 500) -> None:
+    """Exactly `due_count` clocks due at every size: the index read of their ids (finding them), and
+    the sweep's own statement (lock with SKIP LOCKED + read the batch, rolled back each time)."""
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from routing.models import ClockStatus, ResponseClock
-    from routing.sla_locks import clocks_due_for_update
+    from routing.models import ResponseClock
+    from routing.services.sla import _DueClock
+    from routing.sla_locks import RUNNING, clocks_due_for_update
 
-    due = ResponseClock.objects.filter(
-        status=ClockStatus.OPEN, next_action_at__lte=timezone.now(), next_action_at__isnull=False
-    ).count()
-    timings = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE routing_responseclock SET next_action_at = now() + interval '1 hour' "
+            "WHERE status = 'open' AND next_action_at <= now()"
+        )
+        cursor.execute(
+            "UPDATE routing_responseclock SET next_action_at = now() - interval '1 minute' WHERE id IN "
+            "(SELECT id FROM routing_responseclock WHERE status = 'open' ORDER BY random() LIMIT %s)",
+            [due_count],
+        )
+        cursor.execute("ANALYZE routing_responseclock")
+    find, lock = [], []
     for _ in range(repeats):
+        t0 = time.perf_counter()
+        ids = list(
+            ResponseClock.objects.filter(
+                status__in=RUNNING, next_action_at__isnull=False, next_action_at__lte=timezone.now()
+            )
+            .order_by("next_action_at", "id")
+            .values_list("id", flat=True)[:500]
+        )
+        find.append(time.perf_counter() - t0)
         with transaction.atomic():
             t0 = time.perf_counter()
-            rows = list(clocks_due_for_update(now=timezone.now(), limit=500))
-            timings.append(time.perf_counter() - t0)
+            rows = list(clocks_due_for_update(now=timezone.now(), limit=500).values_list(*_DueClock.COLUMNS))
+            lock.append(time.perf_counter() - t0)
             transaction.set_rollback(True)
     with transaction.atomic(), connection.cursor() as cursor:
         sql, params = clocks_due_for_update(now=timezone.now(), limit=500).query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = " / ".join(row[0].strip() for row in cursor.fetchall() if "Index" in row[0] or "Scan" in row[0])
     total = ResponseClock.objects.count()
-    ms = [t * 1000 for t in timings]
-    print(
-        f"  find due [{label}: {total:,} clocks, {due:,} due, batch {len(rows)}]: "
-        f"p50 {percentile(ms, 50):.2f} ms, p95 {percentile(ms, 95):.2f} ms, max {max(ms):.2f} ms"
-    )
-    print(f"    plan: {plan[:220]}")
+    for name, timings in (("find due ids (index read)", find), ("sweep statement (lock + read batch)", lock)):
+        ms = [t * 1000 for t in timings]
+        print(
+            f"  {name} [{label}: {total:,} clocks, {len(ids)}/{len(rows)} due]: "
+            f"p50 {percentile(ms, 50):.2f} ms, p95 {percentile(ms, 95):.2f} ms, max {max(ms):.2f} ms"
+        )
+    print(f"    plan: {plan[:200]}")
 
 
 def measure_throughput(count: int = 10_000) -> None:
@@ -348,6 +369,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--interval", type=int, default=15)
     parser.add_argument("--skip-delay", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep the filled database, measure again")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadops_bench_sla"),
@@ -370,6 +392,13 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    if args.reuse:
+        print(f"reusing the filled database; PostgreSQL {connection.pg_version}")
+        measure_find(f"{args.big:,} leads")
+        measure_throughput(args.due)
+        if not args.skip_delay:
+            measure_delay(args.database_url, args.broker_url, args.interval)
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE leads_lead, routing_responseclock, routing_slaalert, routing_assignment, routing_queueentry, "
