@@ -218,8 +218,10 @@ def measure_throughput(count: int = 10_000) -> None:
                 """
                 UPDATE routing_responseclock SET status = 'open', first_touch_at = NULL, time_to_first_touch = NULL,
                     warned_at = %s, warn_at = %s, due_at = %s, escalate_at = %s, next_action_at = %s,
-                    escalation = 'notify'
-                WHERE id IN (SELECT id FROM routing_responseclock WHERE status = 'touched' ORDER BY id LIMIT %s)
+                    escalation = 'notify', breached_at = NULL, escalated_at = NULL
+                WHERE id IN (SELECT id FROM routing_responseclock c WHERE status = 'touched' AND NOT EXISTS
+                    (SELECT 1 FROM routing_responseclock o WHERE o.lead_id = c.lead_id AND o.status = 'open')
+                    ORDER BY id LIMIT %s)
                 """,
                 [now, now, now, now + timezone.timedelta(hours=1), now, count],
             )
@@ -394,6 +396,16 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     if args.reuse:
         print(f"reusing the filled database; PostgreSQL {connection.pg_version}")
+        with connection.cursor() as cursor:  # back to 1 % running (one clock per lead), the rest touched
+            cursor.execute(
+                "UPDATE routing_responseclock SET status = 'touched', next_action_at = NULL "
+                "WHERE status IN ('open', 'escalating')"
+            )
+            cursor.execute(
+                "UPDATE routing_responseclock SET status = 'open', next_action_at = now() + interval '1 hour', "
+                "warned_at = NULL, breached_at = NULL, escalated_at = NULL WHERE id IN "
+                "(SELECT max(id) FROM routing_responseclock WHERE lead_id % 100 = 0 GROUP BY lead_id)"
+            )
         measure_find(f"{args.big:,} leads")
         measure_throughput(args.due)
         if not args.skip_delay:
