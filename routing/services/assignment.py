@@ -192,7 +192,7 @@ def _fresh_route_write(
         cursor.execute(sql + " SELECT id FROM a", params)
         assignment.pk = cursor.fetchone()[0]
     assignment._state.adding = False
-    sla_clock_restart(lead=lead, assignment=assignment)
+    sla_clock_restart(lead=lead, assignment=assignment, fresh=True)
     lead.owner = rep.user if rep else None
     lead.assigned_at = now if rep else None
     if rep is not None:

@@ -143,13 +143,15 @@ def sla_policy_for(*, lead: Lead, rule_id: int | None, policies: list[SlaPolicy]
 # --- clock start / stop (hooks) --------------------------------------------------------------------
 
 
-def sla_clock_restart(*, lead: Lead, assignment: Assignment) -> ResponseClock | None:
+def sla_clock_restart(*, lead: Lead, assignment: Assignment, fresh: bool = False) -> ResponseClock | None:
     """Hook of routing's assignment writers, inside their transaction (they hold the lead): the
-    lead's running clock closes, and a new owner gets a fresh clock from the assignment time."""
+    lead's running clock closes, and a new owner gets a fresh clock from the assignment time.
+    `fresh`: the lead was captured in this transaction (intake), it has no clock to close."""
     now = assignment.created_at
-    ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING).update(
-        status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
-    )
+    if not fresh:
+        ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING).update(
+            status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
+        )
     rep = assignment.rep
     if rep is None:
         return None
