@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from core.models import Notification
-from leads.models import Lead
+from leads.models import CLOSED_STAGES, Lead
 from routing.models import (
     Assignment,
     ClockStatus,
@@ -211,19 +211,20 @@ class _DueClock:
         *("id", "status", "escalation", "lead_id", "rep_id", "team_id", "warn_at", "due_at", "escalate_at"),
         *("next_action_at", "warned_at", "breached_at", "escalated_at", "rep__user_id", "team__manager_id"),
         *("lead__first_name", "lead__last_name", "lead__email", "lead__phone"),
-        *("rep__user__first_name", "rep__user__last_name", "rep__user__username"),
+        *("rep__user__first_name", "rep__user__last_name", "rep__user__username", "lead__stage"),
     )
     __slots__ = (
         *("pk", "status", "escalation", "lead_id", "rep_id", "team_id", "warn_at", "due_at", "escalate_at"),
         *("next_action_at", "warned_at", "breached_at", "escalated_at", "rep_user_id", "manager_id"),
-        *("lead_label", "rep_label"),
+        *("lead_label", "rep_label", "lead_closed"),
     )
 
     def __init__(self, row: tuple) -> None:
         (self.pk, self.status, self.escalation, self.lead_id, self.rep_id, self.team_id, self.warn_at) = row[:7]
         (self.due_at, self.escalate_at, self.next_action_at, self.warned_at, self.breached_at) = row[7:12]
         (self.escalated_at, self.rep_user_id, self.manager_id) = row[12:15]
-        first, last, email, phone, rep_first, rep_last, rep_username = row[15:]
+        first, last, email, phone, rep_first, rep_last, rep_username, stage = row[15:]
+        self.lead_closed = stage in CLOSED_STAGES
         self.lead_label = f"{first} {last}".strip() or email or phone or f"Lead {self.lead_id}"
         self.rep_label = f"{rep_first} {rep_last}".strip() or rep_username
 
@@ -245,6 +246,9 @@ def _steps_apply(*, clocks: list[_DueClock], now: datetime, result: SweepResult)
     alerts: list[tuple] = []
     for clock in clocks:
         manager_id = clock.manager_id
+        if clock.lead_closed:  # won, lost or disqualified without a touch: nothing to enforce
+            clock.status, clock.next_action_at = ClockStatus.CLOSED, None
+            continue
         if clock.status == ClockStatus.ESCALATING:  # the reassignment never finished: try again
             clock.next_action_at = now + ESCALATION_LEASE
             result.reassign_ids.append(clock.pk)

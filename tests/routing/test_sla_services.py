@@ -254,3 +254,15 @@ def test_two_concurrent_sweeps_run_every_step_exactly_once():
     old_clocks = ResponseClock.objects.filter(lead__in=leads, escalated_at__isnull=False)
     assert old_clocks.count() == 60 and set(old_clocks.values_list("status", flat=True)) == {ClockStatus.CLOSED}
     assert ResponseClock.objects.filter(lead__in=leads, status=ClockStatus.OPEN).count() == 60
+
+
+def test_a_lead_closed_without_a_touch_is_not_escalated(team):
+    # given
+    lead, _ = route()
+    lead.stage = "disqualified"
+    lead.save(update_fields=["stage"])
+    # when
+    result = sla_sweep(now=later(hours=1))
+    # then
+    assert (result.found, result.warned, result.breached) == (1, 0, 0)
+    assert ResponseClock.objects.get(lead=lead).status == ClockStatus.CLOSED
