@@ -29,6 +29,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry("Queue", "routing:queue", frozenset({REP})),
     NavEntry("Import", "leads-import:list", frozenset({OPS, ADMIN})),
     NavEntry("Routing rules", "routing:rule_list", frozenset({OPS, ADMIN})),
+    NavEntry("Team", "routing:team", frozenset({MANAGER})),
     NavEntry("Reassign", "routing:reassign", frozenset({MANAGER})),
     NavEntry("SLA board", "sla:board", frozenset({OPS, MANAGER, ADMIN})),
     # Routing, SLA board, import, scoring, nurture, analytics: add one line each here.

@@ -1,10 +1,13 @@
 """Reads of the routing app, already scoped to what the user may see."""
 
 import threading
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from core.exceptions import Forbidden, NotFound
 from core.models import Notification
@@ -54,6 +57,28 @@ def rep_list_for_user(*, user: AbstractBaseUser) -> QuerySet[RepProfile]:
     if user_can_reassign(user):
         return reps.filter(team__manager=user) | reps.filter(team__isnull=True)
     return reps.none()
+
+
+@dataclass(frozen=True)
+class RepStatus:
+    rep: RepProfile
+    routable: bool
+    why_not: str  # empty when the router may pick this rep right now
+    load_percent: int
+
+
+def rep_status_list_for_user(*, user: AbstractBaseUser, now: datetime | None = None) -> list[RepStatus]:
+    """The reps a manager looks after (ops and admins: all), each with whether the router could give
+    them a lead right now and why not. One query, whatever the number of reps."""
+    from routing.services.engine import rep_ineligibility
+
+    now = now or timezone.now()
+    statuses = []
+    for rep in rep_list_for_user(user=user):
+        why_not = rep_ineligibility(rep=rep, now=now)
+        load = round(100 * rep.open_leads / rep.capacity) if rep.capacity else 100
+        statuses.append(RepStatus(rep=rep, routable=not why_not, why_not=why_not, load_percent=min(load, 100)))
+    return statuses
 
 
 def team_list() -> QuerySet[Team]:

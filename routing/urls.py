@@ -18,5 +18,6 @@ urlpatterns = [
     path("rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
     path("dry-run/", views.dry_run, name="dry_run"),
     path("reassign/", views.reassign, name="reassign"),
+    path("team/", views.team, name="team"),
     path("leads/<int:lead_id>/why/", views.lead_why, name="lead_why"),
 ]

@@ -22,6 +22,7 @@ from routing.selectors import (
     queue_list_with_counts,
     rep_get_for_user,
     rep_list_for_user,
+    rep_status_list_for_user,
     routing_rule_get,
     routing_rule_list,
     user_can_dry_run,
@@ -270,6 +271,18 @@ def reassign(request: HtmxHttpRequest) -> HttpResponse:
             messages.error(request, f"Lead {lead_id} stayed: {why}")
         return redirect("routing:reassign")
     return render(request, "routing/reassign.html", {"one": one, "bulk": bulk, "reps": reps})
+
+
+# --- team (managers) ---------------------------------------------------------------------------
+
+
+@login_required
+def team(request: HtmxHttpRequest) -> HttpResponse:
+    """Who can take leads right now, how loaded each rep is, and why a rep is being skipped."""
+    _require(user_can_reassign(request.user) or user_can_edit_rules(request.user))
+    statuses = rep_status_list_for_user(user=request.user)
+    template = "routing/team.html#team-table" if request.htmx.target == "team-table" else "routing/team.html"
+    return render(request, template, {"statuses": statuses, "routable": sum(s.routable for s in statuses)})
 
 
 # --- why this owner ----------------------------------------------------------------------------
