@@ -60,4 +60,8 @@ def nav_items_for(*, user: AbstractBaseUser, request: HttpRequest | None = None)
         namespace = entry.url_name.rpartition(":")[0]
         active = current == entry.url_name or bool(namespace and current.startswith(f"{namespace}:"))
         items.append(NavItem(label=entry.label, url=url, active=active))
+    # The page's own entry wins over the other entries of its app (Team vs Reassign, both routing).
+    exact = {entry.url_name for entry in NAVIGATION if entry.url_name == current}
+    if exact:
+        items = [NavItem(label=i.label, url=i.url, active=i.url == reverse(current)) for i in items]
     return items

@@ -31,3 +31,15 @@ def test_wrong_password_shows_the_form_again(client):
     response = client.post("/login/", {"username": "ann", "password": "nope"})
     assert response.status_code == 200
     assert b"Please enter a correct username and password" in response.content
+
+
+def test_only_the_current_page_is_highlighted_in_the_navigation(client):
+    # given
+    from core.roles import Role
+
+    client.force_login(UserFactory(with_role=Role.SALES_MANAGER))
+    # when
+    response = client.get("/routing/team/")
+    # then
+    active = [item.label for item in response.context["nav_items"] if item.active]
+    assert active == ["Team"]
