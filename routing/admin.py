@@ -3,13 +3,34 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from core.exceptions import ApplicationError
-from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, Team, Territory
+from routing.models import (
+    Assignment,
+    Queue,
+    QueueEntry,
+    RepProfile,
+    ResponseClock,
+    RoutingRule,
+    RuleAction,
+    SlaAlert,
+    SlaPolicy,
+    Team,
+    TeamCalendar,
+    Territory,
+)
 from routing.services import rep_open_leads_sync, routing_rule_delete
+
+
+class TeamCalendarInline(admin.StackedInline):
+    model = TeamCalendar
+    extra = 0
+    max_num = 1
+    verbose_name = "business-hours calendar"
 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ("name", "manager", "timezone", "rep_count")
+    inlines = [TeamCalendarInline]  # business hours for SLA due times
     list_select_related = ("manager",)
     search_fields = ("name",)
     autocomplete_fields = ("manager",)
@@ -166,3 +187,58 @@ class QueueEntryAdmin(admin.ModelAdmin):
     list_filter = ("queue", ("claimed_at", admin.EmptyFieldListFilter))
     list_select_related = ("lead", "queue", "claimed_by__user")
     raw_id_fields = ("lead", "claimed_by")
+
+
+# --- response SLAs (docs/sla.md) ---------------------------------------------------------------
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "position",
+        "is_active",
+        "is_default",
+        "first_touch_seconds",
+        "business_hours",
+        "warn_percent",
+        "escalation",
+        "escalate_after_seconds",
+        "rule",
+    ]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active", "business_hours", "escalation"]
+    search_fields = ["name"]
+    autocomplete_fields = ["rule"]
+    ordering = ["position", "id"]
+
+
+@admin.register(ResponseClock)
+class ResponseClockAdmin(admin.ModelAdmin):
+    """Read-only: clocks are started, stopped and escalated by the services and the sweep."""
+
+    list_display = ["lead", "rep", "status", "started_at", "due_at", "first_touch_at", "breached_at", "escalated_at"]
+    list_filter = ["status", "escalation", "team"]
+    list_select_related = ["lead", "rep__user"]
+    raw_id_fields = ["lead", "rep", "assignment"]
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(SlaAlert)
+class SlaAlertAdmin(admin.ModelAdmin):
+    list_display = ["clock", "kind", "recipient", "created_at", "email_sent_at"]
+    list_filter = ["kind"]
+    list_select_related = ["clock__lead", "recipient"]
+    raw_id_fields = ["clock", "recipient", "notification"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
