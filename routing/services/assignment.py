@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -278,7 +278,6 @@ def lead_route(*, lead: Lead, actor: AbstractBaseUser | None = None, fresh: bool
     return _route(lead=lead, now=timezone.now(), actor=actor, fresh=fresh)
 
 
-@transaction.atomic(durable=True)
 def lead_reassign(
     *,
     lead_id: int,
@@ -288,7 +287,34 @@ def lead_reassign(
     exclude_rep_ids: frozenset[int] = frozenset(),
 ) -> Assignment:
     """A manager moves a lead: to a chosen rep, or (no `to_rep`) through the rules again, away from
-    the current owner. Capacity of the new owner holds; the old owner's counter is released."""
+    the current owner. Capacity of the new owner holds; the old owner's counter is released.
+
+    Routing away from the owner releases the old rep before the decision picks the new one, so two
+    reassignments trading reps at the same moment can deadlock on the two rep rows; PostgreSQL
+    aborts one of them, and it is retried here rather than surfacing as an error."""
+    for attempt in range(3):
+        try:
+            return _lead_reassign_atomic(
+                lead_id=lead_id, actor=actor, reason=reason, to_rep=to_rep, exclude_rep_ids=exclude_rep_ids
+            )
+        except OperationalError as exc:
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
+                raise
+    raise AssertionError("unreachable")
+
+
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL SQLSTATE
+
+
+@transaction.atomic(durable=True)
+def _lead_reassign_atomic(
+    *,
+    lead_id: int,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    to_rep: RepProfile | None,
+    exclude_rep_ids: frozenset[int],
+) -> Assignment:
     if not reason.strip():
         raise ApplicationError("Give a reason for the reassignment.", field="reason")
     lead = leads_for_reassign(lead_ids=[lead_id]).select_related("source", "campaign", "owner").first()
