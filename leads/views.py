@@ -324,6 +324,7 @@ def _detail_context(request: HtmxHttpRequest, lead: Lead, partial: str | None = 
     user = request.user
     context: dict[str, Any] = {
         "lead": lead,
+        "lead_as_list": [lead],  # for {% sla_clocks %}, which reads clocks of a list of leads
         "can_log": user.has_perm("leads.add_activity"),
         "can_stage": user.has_perm("leads.change_lead_stage"),
         "can_edit": user.has_perm("leads.change_lead"),

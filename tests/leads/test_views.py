@@ -560,3 +560,31 @@ def test_list_filters_by_team_and_breached_sla(client, ops_user):
     assert "Breached" in by_team and "OnTime" in by_team and "Elsewhere" not in by_team
     assert "Breached" in by_breach and "OnTime" not in by_breach and other_team.first_name not in by_breach
     assert "Nordics" in client.get("/leads/").content.decode()  # the team dropdown
+
+
+def test_detail_header_counts_down_to_the_first_touch_when_a_clock_runs(client):
+    # given
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.models import ResponseClock
+    from tests.routing.factories import RepProfileFactory
+
+    rep = RepProfileFactory()
+    lead = LeadFactory(owner=rep.user)
+    client.force_login(rep.user)
+    assert "First touch due" not in client.get(f"/leads/{lead.pk}/").content.decode()
+    now = timezone.now()
+    ResponseClock.objects.create(
+        lead=lead,
+        rep=rep,
+        started_at=now,
+        warn_at=now + timedelta(minutes=4),
+        due_at=now + timedelta(minutes=5),
+        escalate_at=now + timedelta(minutes=10),
+    )
+    # when
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    # then
+    assert "First touch due" in html and "data-sla-due" in html
