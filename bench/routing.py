@@ -25,7 +25,6 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -34,16 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import ensure_database, leads_insert_series, percentile  # noqa: E402  (bench/ is on sys.path)
+
 COUNTRIES = ["DE", "AT", "CH", "FR", "IT", "ES", "GB", "US", "CA", "SE", "NL", "PL", "BR", "JP", "IN"]
 INDUSTRIES = ["Software", "Banking", "Retail", "Manufacturing", "Healthcare", "Logistics", "Energy", "Media"]
 SIZES = ["1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+"]
 LANGUAGES = ["en", "de", "fr", "es", "it", "ja", "pt"]
 PRODUCTS = ["cloud", "analytics", "security", "payments"]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(label: str, seconds: list[float]) -> str:
@@ -52,21 +48,6 @@ def summary(label: str, seconds: list[float]) -> str:
         f"{label:<34} n={len(ms):>5}  p50={percentile(ms, 50):6.2f} ms  p95={percentile(ms, 95):6.2f} ms  "
         f"p99={percentile(ms, 99):6.2f} ms  mean={statistics.fmean(ms):6.2f} ms"
     )
-
-
-def ensure_database(url: str) -> None:
-    name = url.rsplit("/", 1)[-1]
-    if "bench" not in name:
-        sys.exit("refusing: the database name must contain 'bench' (it is emptied)")
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    exists = subprocess.run(
-        ["psql", admin_url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not exists:
-        subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{name}"'], check=True)
 
 
 def setup_org(rng: random.Random) -> None:
@@ -210,26 +191,7 @@ def fill_leads(target: int) -> None:
             "score": "g %% 100",
             "enriched_at": "now()",
         }
-        columns, values, params = [], [], []
-        for field in Lead._meta.concrete_fields:
-            if field.primary_key:
-                continue
-            columns.append(field.column)
-            if field.attname in expressions:
-                values.append(expressions[field.attname])
-                if field.attname == "owner_id":
-                    params += [user_ids, len(user_ids)]
-            elif field.null:
-                values.append("NULL")
-            else:
-                default = field.get_default()
-                values.append("%s")
-                params.append(field.get_db_prep_save(default, connection))
-        cursor.execute(
-            f"INSERT INTO leads_lead ({', '.join(columns)}) SELECT {', '.join(values)} "
-            "FROM generate_series(%s, %s) AS g",
-            [*params, current + 1, target],
-        )
+        leads_insert_series(cursor, expressions=expressions, owner_user_ids=user_ids, first=current + 1, last=target)
         cursor.execute(
             """
             INSERT INTO routing_assignment (lead_id, rep_id, method, arm, candidates, reason, created_at, rule_name)

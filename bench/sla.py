@@ -31,25 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def ensure_database(url: str) -> None:
-    name = url.rsplit("/", 1)[-1]
-    if "bench" not in name:
-        sys.exit("refusing: the database name must contain 'bench' (it is emptied)")
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    exists = subprocess.run(
-        ["psql", admin_url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not exists:
-        subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+from benchlib import ensure_database, leads_insert_series, percentile  # noqa: E402  (bench/ is on sys.path)
 
 
 def setup_org() -> None:
@@ -104,25 +86,7 @@ def fill(target: int) -> None:
             "score": "g %% 100",
             "enriched_at": "now()",
         }
-        columns, values, params = [], [], []
-        for field in Lead._meta.concrete_fields:
-            if field.primary_key:
-                continue
-            columns.append(field.column)
-            if field.attname in expressions:
-                values.append(expressions[field.attname])
-                if field.attname == "owner_id":
-                    params += [user_ids, len(user_ids)]
-            elif field.null:
-                values.append("NULL")
-            else:
-                values.append("%s")
-                params.append(field.get_db_prep_save(field.get_default(), connection))
-        cursor.execute(
-            f"INSERT INTO leads_lead ({', '.join(columns)}) SELECT {', '.join(values)} "
-            "FROM generate_series(%s, %s) AS g",
-            [*params, current + 1, target],
-        )
+        leads_insert_series(cursor, expressions=expressions, owner_user_ids=user_ids, first=current + 1, last=target)
         # One clock per new lead: 99 % touched (done), 1 % running with a deadline hours ahead,
         # and every 1,000th of those 1 % already past due (1,000 at 1M leads).
         cursor.execute(
