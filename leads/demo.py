@@ -45,7 +45,18 @@ from leads.models import (
     Tag,
 )
 from leads.normalization import email_normalize
-from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, Team
+from routing.models import (
+    Assignment,
+    ClockStatus,
+    Method,
+    Queue,
+    QueueEntry,
+    RepProfile,
+    ResponseClock,
+    RoutingRule,
+    RuleAction,
+    Team,
+)
 
 DEMO_PASSWORD = "leadops-demo"
 DEMO_SEED = 2024
@@ -715,8 +726,43 @@ def _routing_history_insert(*, plans: list[_LeadPlan], world: _World, result: De
             )
     Assignment.objects.bulk_create(assignments, batch_size=BATCH)
     QueueEntry.objects.bulk_create(entries, batch_size=BATCH)
+    clocks = [
+        _response_clock(plan.lead, profiles[plan.lead.owner_id], world.now)
+        for plan in plans
+        if plan.lead.owner_id in profiles
+    ]
+    ResponseClock.objects.bulk_create(clocks, batch_size=BATCH)
     result.created["assignments"] += len(assignments)
     result.created["queue entries"] += len(entries)
+    result.created["response clocks"] += len(clocks)
+
+
+def _response_clock(lead: Lead, rep: RepProfile, now: datetime) -> ResponseClock:
+    """The response clock the lead's assignment would have had (5-minute SLA), so the SLA board has
+    history. Past breaches are fully escalated already: the sweep has nothing to do for demo data."""
+    started = lead.assigned_at or lead.created_at
+    clock = ResponseClock(
+        lead_id=lead.pk,
+        rep=rep,
+        team_id=rep.team_id,
+        started_at=started,
+        warn_at=started + timedelta(minutes=4),
+        due_at=started + timedelta(minutes=5),
+        escalate_at=started + timedelta(minutes=10),
+        escalation="notify",
+    )
+    if lead.first_contacted_at:
+        clock.status, clock.first_touch_at = ClockStatus.TOUCHED, lead.first_contacted_at
+        clock.time_to_first_touch = lead.first_contacted_at - started
+        if lead.first_contacted_at > clock.due_at:
+            clock.breached_at = clock.due_at
+    elif lead.stage in _CLOSED:
+        clock.status, clock.closed_at = ClockStatus.CLOSED, lead.stage_changed_at or now
+    elif clock.escalate_at <= now:
+        clock.warned_at, clock.breached_at, clock.escalated_at = clock.warn_at, clock.due_at, clock.escalate_at
+    else:
+        clock.next_action_at = clock.warn_at if clock.warn_at > now else clock.due_at
+    return clock
 
 
 def _accounts_ensure(*, people: list[_Person], world: _World, result: DemoSeedResult) -> dict[str, Account]:
@@ -799,9 +845,11 @@ def _lead_plan(*, person: _Person, world: _World, accounts: dict[str, Account], 
         _activities_between(rng, log=log, start=at, end=move_at, stage=stage, owner=owner)
         if first_contacted_at is None and to_stage != Stage.DISQUALIFIED:
             # The rep's first call or email: the lead's first contact (it stops the response clock).
+            # About half answer within the 5-minute SLA, most within the hour, a tail much later.
             kind = rng.choice([ActivityKind.CALL, ActivityKind.EMAIL_SENT])
-            log(kind, move_at, owner, _contact_payload(rng, kind))
-            first_contacted_at = move_at
+            minutes = _weighted(rng, [(rng.uniform(0.5, 5), 55), (rng.uniform(5, 60), 30), (rng.uniform(60, 600), 15)])
+            first_contacted_at = min(move_at, at + timedelta(minutes=minutes))
+            log(kind, first_contacted_at, owner, _contact_payload(rng, kind))
         junk = to_stage == Stage.DISQUALIFIED and stage == Stage.NEW  # thrown out before anyone called
         reason = rng.choice(JUNK_REASONS if junk else REASONS[to_stage])
         stage_changes.append(

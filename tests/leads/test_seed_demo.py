@@ -190,3 +190,16 @@ def test_demo_owners_have_a_routing_explanation_and_the_queue_is_not_empty():
     assert Assignment.objects.filter(lead__in=owned).values("lead").distinct().count() == owned.count()
     assert QueueEntry.objects.filter(lead__owner__isnull=True).exists()
     assert RoutingRule.objects.filter(is_fallback=False).count() == 2
+    # every owned lead has its response clock; some answered within the SLA, some late
+    from routing.models import ResponseClock
+
+    assert ResponseClock.objects.count() == owned.count()
+    touched = ResponseClock.objects.filter(status="touched")
+    assert touched.filter(breached_at__isnull=True).exists() and touched.filter(breached_at__isnull=False).exists()
+    assert not ResponseClock.objects.filter(status="open", next_action_at__lt=demo_now()).exists()
+
+
+def demo_now():
+    from django.utils import timezone
+
+    return timezone.now()
