@@ -13,10 +13,13 @@ class ReusedFieldsMixin:
     def get_fields(self) -> dict[str, serializers.Field]:
         cache: dict = getattr(_fields_by_thread, "cache", None) or {}
         _fields_by_thread.cache = cache
-        fields = cache.get(type(self))
-        if fields is None:
-            fields = cache[type(self)] = super().get_fields()
-        for field in fields.values():
+        cached = cache.get(type(self))
+        if cached is None:
+            fields = super().get_fields()
+            # `source` as each field had it before any bind (SerializerMethodField sets "*" itself).
+            cached = cache[type(self)] = (fields, {name: field.source for name, field in fields.items()})
+        fields, unbound_sources = cached
+        for name, field in fields.items():
             # bind() fills `source` from the field name and refuses to be told it twice.
-            field.source = field._kwargs.get("source")
+            field.source = unbound_sources[name]
         return dict(fields)

@@ -261,3 +261,16 @@ def test_search_by_email_prefix_ignores_case(ops_user):
     target = LeadFactory(email="Grace.Hopper@Navy.example", email_normalized="grace.hopper@navy.example")
     LeadFactory(email="grace@other.example", email_normalized="grace@other.example")
     assert ids(client_for(ops_user).get("/api/v1/leads/", {"q": "GRACE.HOPPER@"})) == {target.pk}
+
+
+def test_owner_is_shown_with_name_on_every_request_not_only_the_first(ops_user):
+    # given: serializer fields are reused between requests, which must not drop computed fields
+    from tests.core.factories import UserFactory
+
+    owner = UserFactory(first_name="Ada", last_name="Lovelace")
+    lead = LeadFactory(owner=owner)
+    client = client_for(ops_user)
+    # when
+    bodies = [client.get(f"/api/v1/leads/{lead.pk}/").json() for _ in range(3)]
+    # then
+    assert [body["owner"] for body in bodies] == [{"id": owner.pk, "name": "Ada Lovelace", "email": owner.email}] * 3
