@@ -626,7 +626,7 @@ class _ImportRun:
             if campaign:
                 touch["campaign"] = campaign.name
 
-            # Same precedence as lead_find_match: email first, then phone.
+            # Same precedence as intake (leads.services._lead_add_touch): email first, then phone.
             lead = (by_email.get(row.email_normalized) if row.email_normalized else None) or (
                 by_phone.get(data.phone_e164) if data.phone_e164 else None
             )

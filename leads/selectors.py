@@ -5,7 +5,7 @@ import hmac
 import time
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import QuerySet
 
 from core.exceptions import NotFound
 from leads.models import Activity, ApiKey, IntakeSubmission, Lead, StageChange
@@ -37,22 +37,6 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> QuerySet[Activity]:
 
 def lead_stage_history(*, lead: Lead) -> QuerySet[StageChange]:
     return lead.stage_changes.select_related("changed_by").order_by("changed_at", "id")
-
-
-def lead_find_match(*, email_normalized: str, phone_e164: str) -> Lead | None:
-    """The existing lead of this person: same normalised email first, else same phone."""
-    conditions = Q()
-    if email_normalized:
-        conditions |= Q(email_normalized=email_normalized)
-    if phone_e164:
-        conditions |= Q(phone_e164=phone_e164)
-    if not conditions:
-        return None
-    matches = list(Lead.objects.filter(conditions).only("id", "email_normalized", "phone_e164")[:2])
-    for lead in matches:
-        if email_normalized and lead.email_normalized == email_normalized:
-            return lead
-    return matches[0] if matches else None
 
 
 def api_key_hash(raw_secret: str) -> str:
@@ -93,7 +77,3 @@ def api_key_get_active(*, raw_key: str) -> ApiKey | None:
 
 def intake_submission_get_by_idempotency_key(*, scope: str, key: str) -> IntakeSubmission | None:
     return IntakeSubmission.objects.filter(idempotency_scope=scope, idempotency_key=key).first()
-
-
-def lead_list_timeline_prefetch() -> Prefetch:
-    return Prefetch("activities", queryset=Activity.objects.select_related("actor").order_by("-occurred_at"))

@@ -155,7 +155,7 @@ class IntakeContext:
 
 @dataclass
 class CaptureResult:
-    lead: Lead
+    lead: Lead | None  # None only for a replay whose lead was deleted since (its stored response is used)
     created: bool
     submission: IntakeSubmission
     replayed: bool = False
@@ -174,6 +174,8 @@ def lead_capture(*, data: LeadData, context: IntakeContext) -> CaptureResult:
         prior = intake_submission_get_by_idempotency_key(scope=context.idempotency_scope, key=context.idempotency_key)
         if prior is not None:
             return _capture_replay(prior=prior, context=context)
+    if context.api_key is not None:
+        api_key_mark_used(api_key=context.api_key)
     try:
         return _lead_capture_atomic(data=data, context=context)
     except IntegrityError:
@@ -202,7 +204,10 @@ def _capture_replay(*, prior: IntakeSubmission, context: IntakeContext) -> Captu
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used for a different request body.", field="idempotency_key"
         )
-    lead = Lead.objects.select_related("owner", "source", "campaign").get(pk=prior.lead_id)
+    lead = Lead.objects.select_related("owner", "source", "campaign").filter(pk=prior.lead_id).first()
+    if lead is None and prior.response_body is None:
+        # Deleted since (the log keeps the submission, SET_NULL): nothing left to answer with.
+        raise Conflict("The lead this Idempotency-Key created has since been deleted.", field="idempotency_key")
     return CaptureResult(lead=lead, created=prior.outcome == IntakeOutcome.CREATED, submission=prior, replayed=True)
 
 

@@ -26,7 +26,6 @@ from leads.selectors import lead_get_for_user, lead_list_for_user, lead_timeline
 from leads.services import (
     IntakeContext,
     activity_log,
-    api_key_mark_used,
     intake_submission_record_response,
     lead_capture,
     lead_stage_change,
@@ -141,7 +140,6 @@ class LeadListCreateApi(GenericAPIView):
             api_key = None
         else:
             api_key, source = request.auth, request.auth.source
-            api_key_mark_used(api_key=api_key)
         result = lead_capture(
             data=lead_data_from_validated(serializer.validated_data),
             context=IntakeContext(

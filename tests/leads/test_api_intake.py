@@ -324,3 +324,14 @@ def test_a_campaign_deleted_while_cached_does_not_fail_intake(key_client):
     # then: the lead is stored, attributed to a fresh campaign of that name
     assert response.status_code == 201, response.content
     assert Lead.objects.get(pk=response.json()["id"]).campaign.utm_campaign == "gone-soon"
+
+
+def test_retry_after_the_lead_was_deleted_still_gets_the_first_response(key_client):
+    # given: the first response was stored; an admin deleted the lead afterwards
+    first = key_client.post(URL, a_person(), format="json", HTTP_IDEMPOTENCY_KEY="gone-1")
+    Lead.objects.filter(pk=first.json()["id"]).delete()
+    # when
+    retry = key_client.post(URL, a_person(), format="json", HTTP_IDEMPOTENCY_KEY="gone-1")
+    # then: the same answer, and nothing recreated
+    assert (retry.status_code, retry.json()) == (201, first.json())
+    assert Lead.objects.count() == 0

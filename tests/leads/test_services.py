@@ -246,3 +246,14 @@ def test_recycling_a_closed_lead_takes_capacity_again():
     lead_stage_change(lead_id=lead.pk, to_stage=Stage.RECYCLED, actor=None)
     rep.refresh_from_db()
     assert rep.open_leads == 1
+
+
+def test_replay_of_a_deleted_lead_without_a_stored_response_is_a_conflict():
+    # given: a submission logged with an Idempotency-Key whose response was never stored (crash window)
+    context = IntakeContext(raw_payload={"email": "gone@x.example"}, idempotency_key="k1")
+    result = lead_capture(data=LeadData(email="gone@x.example"), context=context)
+    Lead.objects.filter(pk=result.lead.pk).delete()
+    # when / then
+    with pytest.raises(ApplicationError) as error:
+        lead_capture(data=LeadData(email="gone@x.example"), context=context)
+    assert error.value.status_code == 409
