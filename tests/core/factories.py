@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from factory.django import DjangoModelFactory
 
+from core.models import BenchReferenceRow, Notification
 from core.roles import Role
 
 User = get_user_model()
@@ -28,3 +29,21 @@ class UserFactory(DjangoModelFactory[User]):
 
 def user_with_role(role: Role, **kwargs) -> User:
     return UserFactory(with_role=role, **kwargs)
+
+
+class NotificationFactory(DjangoModelFactory[Notification]):
+    class Meta:
+        model = Notification
+
+    recipient = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"Lead {n} was assigned to you")
+
+
+class BenchReferenceRowFactory(DjangoModelFactory[BenchReferenceRow]):
+    class Meta:
+        model = BenchReferenceRow
+
+    name = factory.Faker("name")
+    email = factory.Faker("email")
+    company = factory.Faker("company")
+    score = 5

@@ -9,9 +9,12 @@ from leads.models import (
     ApiKey,
     Campaign,
     Channel,
+    ImportJob,
+    ImportRowError,
     IntakeOutcome,
     IntakeSubmission,
     Lead,
+    PrivacyRequest,
     Source,
     Stage,
     StageChange,
@@ -128,3 +131,35 @@ class IntakeSubmissionFactory(DjangoModelFactory[IntakeSubmission]):
     source = factory.SelfAttribute("lead.source")
     payload = factory.LazyAttribute(lambda s: {"email": s.lead.email})
     outcome = IntakeOutcome.CREATED
+
+
+class ImportJobFactory(DjangoModelFactory[ImportJob]):
+    class Meta:
+        model = ImportJob
+
+    file = factory.django.FileField(filename="leads.csv", data=b"email\nada@example.com\n")
+    original_name = "leads.csv"
+    encoding = "utf-8"
+    delimiter = ","
+    headers = factory.LazyFunction(lambda: ["email"])
+    source = factory.SubFactory(SourceFactory)
+
+
+class ImportRowErrorFactory(DjangoModelFactory[ImportRowError]):
+    class Meta:
+        model = ImportRowError
+
+    job = factory.SubFactory(ImportJobFactory)
+    row_number = factory.Sequence(lambda n: n + 2)
+    reason = "email: Enter a valid email address."
+    values = factory.LazyFunction(lambda: ["not-an-email"])
+
+
+class PrivacyRequestFactory(DjangoModelFactory[PrivacyRequest]):
+    """An audit row; `lead_ref` is the lead's id, kept even after erasure."""
+
+    class Meta:
+        model = PrivacyRequest
+
+    kind = "export"
+    lead_ref = factory.LazyAttribute(lambda _: LeadFactory().pk)

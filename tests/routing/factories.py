@@ -1,11 +1,27 @@
 import datetime
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from core.roles import Role
-from routing.models import Method, Queue, RepProfile, RoutingRule, RuleAction, Team, Territory
+from routing.models import (
+    Assignment,
+    Method,
+    Queue,
+    QueueEntry,
+    RepProfile,
+    ResponseClock,
+    RoutingRule,
+    RuleAction,
+    SlaAlert,
+    SlaPolicy,
+    Team,
+    TeamCalendar,
+    Territory,
+)
 from tests.core.factories import UserFactory
+from tests.leads.factories import LeadFactory
 
 
 class TeamFactory(DjangoModelFactory[Team]):
@@ -80,3 +96,63 @@ def rule_with_action(*, conditions=None, match="all", position=1, split_percent=
     rule = RoutingRuleFactory(conditions=conditions or [], match=match, position=position, split_percent=split_percent)
     RuleActionFactory(rule=rule, **action)
     return rule
+
+
+class AssignmentFactory(DjangoModelFactory[Assignment]):
+    class Meta:
+        model = Assignment
+
+    lead = factory.SubFactory(LeadFactory)
+    rep = factory.SubFactory(RepProfileFactory)
+    method = "round_robin"
+    reason = "round-robin: next in turn"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class QueueEntryFactory(DjangoModelFactory[QueueEntry]):
+    class Meta:
+        model = QueueEntry
+
+    lead = factory.SubFactory(LeadFactory)
+    queue = factory.SubFactory(QueueFactory)
+    enqueued_at = factory.LazyFunction(timezone.now)
+    due_at = factory.LazyAttribute(lambda e: e.enqueued_at + datetime.timedelta(hours=1))
+
+
+class TeamCalendarFactory(DjangoModelFactory[TeamCalendar]):
+    class Meta:
+        model = TeamCalendar
+
+    team = factory.SubFactory(TeamFactory)
+
+
+class SlaPolicyFactory(DjangoModelFactory[SlaPolicy]):
+    class Meta:
+        model = SlaPolicy
+
+    name = factory.Sequence(lambda n: f"Policy {n}")
+
+
+class ResponseClockFactory(DjangoModelFactory[ResponseClock]):
+    """A running 5-minute clock started now."""
+
+    class Meta:
+        model = ResponseClock
+
+    lead = factory.SubFactory(LeadFactory)
+    rep = factory.SubFactory(RepProfileFactory)
+    started_at = factory.LazyFunction(timezone.now)
+    warn_at = factory.LazyAttribute(lambda c: c.started_at + datetime.timedelta(minutes=4))
+    due_at = factory.LazyAttribute(lambda c: c.started_at + datetime.timedelta(minutes=5))
+    escalate_at = factory.LazyAttribute(lambda c: c.started_at + datetime.timedelta(minutes=10))
+    next_action_at = factory.SelfAttribute("warn_at")
+
+
+class SlaAlertFactory(DjangoModelFactory[SlaAlert]):
+    class Meta:
+        model = SlaAlert
+
+    clock = factory.SubFactory(ResponseClockFactory)
+    kind = "warning"
+    recipient = factory.SelfAttribute("clock.rep.user")
+    created_at = factory.LazyFunction(timezone.now)
