@@ -13,6 +13,11 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
+def enqueue_now(task: Task, **kwargs) -> None:
+    """Send at once (outside a transaction, e.g. a sweep re-enqueueing itself); never raises."""
+    _send(task, kwargs)
+
+
 def _send(task: Task, kwargs: dict) -> None:
     try:
         task.apply_async(kwargs=kwargs, retry=False)

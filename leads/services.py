@@ -391,6 +391,21 @@ def _lead_build(
     )
 
 
+def lead_sample_build(*, fields: dict[str, Any]) -> Lead:
+    """An unsaved lead holding `fields` normalised exactly as intake would store them, so a routing
+    dry run sees what a real submission would (same A/B arm, same earlier-lead match). Never saved."""
+    lead = Lead(**fields)
+    lead.email_normalized = email_normalize(lead.email) if lead.email else ""
+    lead.country = lead.country.strip().upper()
+    lead.company_domain = lead.company_domain.strip().lower()
+    if lead.phone and not lead.phone_e164:
+        try:
+            lead.phone_e164 = phone_to_e164(lead.phone, region=lead.country)
+        except PhoneError:
+            lead.phone_e164 = ""
+    return lead
+
+
 def _lead_insert_unless_exists(*, lead: Lead) -> bool:
     """`INSERT … ON CONFLICT DO NOTHING RETURNING id`: True if the lead was inserted, False if a
     lead with the same normalised email or phone exists. One round trip and no savepoint, which

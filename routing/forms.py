@@ -127,8 +127,6 @@ class DryRunForm(forms.Form):
     def sample_fields(self) -> dict:
         data = {k: v for k, v in self.cleaned_data.items() if k != "lead_id"}
         data["score"] = data.get("score") or 0
-        data["country"] = (data.get("country") or "").upper()
-        data["email_normalized"] = (data.get("email") or "").strip().lower()
         return data
 
 

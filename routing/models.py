@@ -313,6 +313,10 @@ class ClockStatus(models.TextChoices):
     CLOSED = "closed", "Closed (lead moved on)"
 
 
+# A clock in one of these states still needs the sweep (one per lead: clock_one_running_per_lead).
+RUNNING_CLOCK_STATUSES = (ClockStatus.OPEN, ClockStatus.ESCALATING)
+
+
 class ResponseClock(models.Model):
     """The response clock of one lead and one owner: started on assignment, stopped by the first touch,
     closed by a reassignment. `next_action_at` is when the sweep must look at it next (warn, breach,

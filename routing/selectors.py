@@ -13,9 +13,7 @@ from core.exceptions import Forbidden, NotFound
 from core.models import Notification
 from core.roles import Role, roles_of
 from leads.models import CLOSED_STAGES, Lead
-from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, Team
-
-__all__ = ["CLOSED_STAGES"]  # closed leads do not occupy their owner's capacity (leads.models)
+from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction
 
 # --- who may do what ---------------------------------------------------------------------------
 
@@ -79,10 +77,6 @@ def rep_status_list_for_user(*, user: AbstractBaseUser, now: datetime | None = N
         load = round(100 * rep.open_leads / rep.capacity) if rep.capacity else 100
         statuses.append(RepStatus(rep=rep, routable=not why_not, why_not=why_not, load_percent=min(load, 100)))
     return statuses
-
-
-def team_list() -> QuerySet[Team]:
-    return Team.objects.select_related("manager").annotate(rep_count=Count("reps"))
 
 
 # --- rules -------------------------------------------------------------------------------------

@@ -7,10 +7,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Aggregate, Count, DurationField, F, Q, QuerySet
 from django.utils import timezone
 
-from routing.models import ClockStatus, ResponseClock
+from routing.models import RUNNING_CLOCK_STATUSES, ResponseClock
 from routing.selectors import user_can_edit_rules, user_can_reassign
-
-RUNNING = (ClockStatus.OPEN, ClockStatus.ESCALATING)
 
 
 class Median(Aggregate):
@@ -42,7 +40,7 @@ def sla_clock_list_running(*, user: AbstractBaseUser, now: datetime, limit: int 
     """Running clocks, soonest due first: those still within the SLA, and those past it."""
     running = (
         sla_clock_list_for_user(user=user)
-        .filter(status__in=RUNNING)
+        .filter(status__in=RUNNING_CLOCK_STATUSES)
         .select_related("lead", "rep__user", "policy")
         .order_by("due_at", "id")
     )
@@ -113,7 +111,7 @@ def sla_due_by_lead(*, lead_ids: list[int]) -> dict[int, ResponseClock]:
     """The running clock of each of these leads (one query, for countdowns in a list)."""
     return {
         clock.lead_id: clock
-        for clock in ResponseClock.objects.filter(lead_id__in=lead_ids, status__in=RUNNING).only(
+        for clock in ResponseClock.objects.filter(lead_id__in=lead_ids, status__in=RUNNING_CLOCK_STATUSES).only(
             "id", "lead_id", "warn_at", "due_at", "status", "rep_id"
         )
     }

@@ -13,16 +13,16 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from routing.models import ClockStatus, ResponseClock, SlaAlert
-
-RUNNING = (ClockStatus.OPEN, ClockStatus.ESCALATING)
+from routing.models import RUNNING_CLOCK_STATUSES, ResponseClock, SlaAlert
 
 
 def clocks_due_for_update(*, now: datetime, limit: int) -> QuerySet[ResponseClock]:
     """Running clocks whose next step is due, oldest first, skipping those another sweep holds.
     Read through the partial index clock_running_next_action (status, next_action_at)."""
     return (
-        ResponseClock.objects.filter(status__in=RUNNING, next_action_at__isnull=False, next_action_at__lte=now)
+        ResponseClock.objects.filter(
+            status__in=RUNNING_CLOCK_STATUSES, next_action_at__isnull=False, next_action_at__lte=now
+        )
         .select_related("lead", "rep__user", "team")
         .order_by("next_action_at", "id")
         .select_for_update(of=("self",), no_key=True, skip_locked=True)[:limit]

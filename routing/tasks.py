@@ -10,13 +10,6 @@ def assignment_notify_task(*, assignment_id: int) -> None:
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
-def rep_open_leads_sync_task(*, rep_id: int) -> None:
-    from routing.services import rep_open_leads_sync
-
-    rep_open_leads_sync(rep_id=rep_id)
-
-
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def rep_open_leads_sweep_task() -> int:
     """Beat job: give back the capacity of leads that were closed (won, lost, disqualified)."""
     from routing.services import rep_open_leads_sweep
@@ -32,7 +25,7 @@ def sla_sweep_task() -> int:
 
     result = sla_sweep()
     if result.full:
-        from core.enqueue import _send
+        from core.enqueue import enqueue_now
 
-        _send(sla_sweep_task, {})
+        enqueue_now(sla_sweep_task)
     return result.found

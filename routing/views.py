@@ -12,8 +12,8 @@ from django_htmx.http import trigger_client_event
 
 from core.exceptions import ApplicationError, NotFound
 from core.http import HtmxHttpRequest
-from leads.models import Lead
 from leads.selectors import lead_get_for_user
+from leads.services import lead_sample_build
 from routing.forms import AvailabilityForm, DryRunForm, ReassignForm, RepLeadsReassignForm, RuleForm
 from routing.selectors import (
     assignment_list_for_lead,
@@ -224,7 +224,7 @@ def dry_run(request: HtmxHttpRequest) -> HttpResponse:
             if form.cleaned_data["lead_id"]:
                 lead = lead_get_for_user(user=request.user, lead_id=form.cleaned_data["lead_id"])
             else:
-                lead = Lead(**form.sample_fields())
+                lead = lead_sample_build(fields=form.sample_fields())
             decision = routing_dry_run(lead=lead)
         except ApplicationError as exc:
             error = exc.message

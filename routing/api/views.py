@@ -1,6 +1,5 @@
 """Routing API: the pull queue and claims, dry runs, reassignment. Thin: validate, call one service."""
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -10,8 +9,9 @@ from rest_framework.views import APIView
 from core.exceptions import Forbidden, NotFound
 from leads.api.permissions import IsInternalUser
 from leads.api.views import LeadOutputSerializer
-from leads.models import Channel, CompanySize, Lead
+from leads.models import Channel, CompanySize
 from leads.selectors import lead_get_for_user
+from leads.services import lead_sample_build
 from routing.models import RepProfile
 from routing.selectors import (
     assignment_list_for_lead,
@@ -144,10 +144,8 @@ class RoutingDryRunApi(APIView):
         if lead_id is not None:
             lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         else:
-            data["email_normalized"] = data["email"].strip().lower()
-            data["country"] = data["country"].upper()
-            lead = Lead(**data)
-        decision = routing_dry_run(lead=lead, now=timezone.now())
+            lead = lead_sample_build(fields=data)
+        decision = routing_dry_run(lead=lead)
         return Response(DecisionOutputSerializer(decision).data)
 
 

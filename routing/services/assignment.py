@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from core.enqueue import enqueue_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
-from leads.models import Activity, ActivityKind, Lead
+from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from routing.locks import leads_for_reassign, reps_for_recount
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
-from routing.selectors import CLOSED_STAGES, lead_open_ids_for_rep
+from routing.selectors import lead_open_ids_for_rep
 from routing.services.engine import Decision, rep_local_today, routing_decide
 from routing.services.sla import sla_clock_restart
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from core.exceptions import ApplicationError
 from core.models import Notification
 from leads.models import CLOSED_STAGES, Lead
 from routing.models import (
+    RUNNING_CLOCK_STATUSES,
     Assignment,
     ClockStatus,
     ResponseClock,
@@ -26,7 +27,7 @@ from routing.models import (
     SlaPolicy,
     TeamCalendar,
 )
-from routing.sla_locks import RUNNING, alerts_unsent_for_update, clocks_due_for_update
+from routing.sla_locks import alerts_unsent_for_update, clocks_due_for_update
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def sla_clock_restart(*, lead: Lead, assignment: Assignment, fresh: bool = False
     `fresh`: the lead was captured in this transaction (intake), it has no clock to close."""
     now = assignment.created_at
     if not fresh:
-        ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING).update(
+        ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING_CLOCK_STATUSES).update(
             status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
         )
     rep = assignment.rep
@@ -178,7 +179,7 @@ def sla_clock_restart(*, lead: Lead, assignment: Assignment, fresh: bool = False
 def sla_clock_stop(*, lead_id: int, touched_at: datetime) -> int:
     """Hook of leads' activity_log for a call, email, meeting or message: the running clock stops and
     keeps the time to first touch. A status guard: only a running clock changes (idempotent)."""
-    return ResponseClock.objects.filter(lead_id=lead_id, status__in=RUNNING).update(
+    return ResponseClock.objects.filter(lead_id=lead_id, status__in=RUNNING_CLOCK_STATUSES).update(
         status=ClockStatus.TOUCHED,
         first_touch_at=touched_at,
         time_to_first_touch=ExpressionWrapper(
@@ -390,23 +391,17 @@ def sla_clock_escalate(*, clock_id: int) -> Assignment | None:
             status=ClockStatus.CLOSED, closed_at=timezone.now(), next_action_at=None
         )
         return None
-    for attempt in range(3):
-        try:
-            return lead_reassign(
-                lead_id=clock.lead_id,
-                actor=None,
-                reason="Response SLA breached: no first touch in time",
-                exclude_rep_ids=frozenset({clock.rep_id}),
-            )
-        except OperationalError:
-            # Two reassignments trading reps (A->B while B->A) can deadlock on the rep rows; the
-            # loser rolled back entirely, so trying again is safe.
-            if attempt == 2:
-                raise
-        except ApplicationError:
-            logger.warning("SLA escalation of clock %s could not reassign; retried later", clock_id, exc_info=True)
-            return None
-    return None
+    try:
+        # lead_reassign retries the rep-row deadlock of two reassignments trading reps itself.
+        return lead_reassign(
+            lead_id=clock.lead_id,
+            actor=None,
+            reason="Response SLA breached: no first touch in time",
+            exclude_rep_ids=frozenset({clock.rep_id}),
+        )
+    except ApplicationError:
+        logger.warning("SLA escalation of clock %s could not reassign; retried later", clock_id, exc_info=True)
+        return None
 
 
 def sla_alert_emails_send(*, limit: int = 500) -> int:

@@ -257,3 +257,25 @@ def test_replay_of_a_deleted_lead_without_a_stored_response_is_a_conflict():
     with pytest.raises(ApplicationError) as error:
         lead_capture(data=LeadData(email="gone@x.example"), context=context)
     assert error.value.status_code == 409
+
+
+def test_a_dry_run_sample_lead_is_normalised_like_intake():
+    # given / when
+    from leads.services import lead_sample_build
+
+    lead = lead_sample_build(
+        fields={
+            "email": "J.O.H.N+promo@gmail.com",
+            "country": "de",
+            "company_domain": "Initech.COM ",
+            "phone": "030 901820",
+        }
+    )
+    # then: the same identity intake would store, so the A/B arm and earlier-lead match agree
+    assert lead.pk is None
+    assert (lead.email_normalized, lead.country, lead.company_domain, lead.phone_e164) == (
+        "john@gmail.com",
+        "DE",
+        "initech.com",
+        "+4930901820",
+    )
