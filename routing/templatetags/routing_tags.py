@@ -16,6 +16,8 @@ def lead_assignment_why(lead) -> Assignment | None:
 
 @register.simple_tag(takes_context=True)
 def unread_notification_count(context) -> int:
+    if context.get("unread_notifications") is not None:  # already counted for the top bar
+        return context["unread_notifications"]
     request = context.get("request")
     user = getattr(request, "user", None)
     return notification_unread_count(user=user) if user is not None else 0

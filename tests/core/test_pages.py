@@ -1,4 +1,6 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.core.factories import UserFactory
 
@@ -43,3 +45,21 @@ def test_only_the_current_page_is_highlighted_in_the_navigation(client):
     # then
     active = [item.label for item in response.context["nav_items"] if item.active]
     assert active == ["Team"]
+
+
+def test_htmx_partials_skip_the_top_bar_queries(client):
+    # given: the lead table refreshed by htmx has no top bar, so no roles/notification queries
+    from core.roles import Role
+
+    user = UserFactory(with_role=Role.MARKETING_OPS)
+    client.force_login(user)
+    client.get("/leads/")
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "lead-table"}
+    with CaptureQueriesContext(connection) as partial:
+        client.get("/leads/", **headers)
+    with CaptureQueriesContext(connection) as full:
+        client.get("/leads/")
+    # then
+    partial_sql = " ".join(q["sql"] for q in partial.captured_queries)
+    assert "core_notification" not in partial_sql
+    assert "core_notification" in " ".join(q["sql"] for q in full.captured_queries)
