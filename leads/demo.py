@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from core.roles import Role, roles_sync
 from leads.models import (
+    CLOSED_STAGES,
     Account,
     Activity,
     ActivityKind,
@@ -63,7 +64,6 @@ DEMO_SEED = 2024
 DAYS = 90
 BATCH = 1000
 # Stages in which a lead still sits on its owner's desk (same as routing's "not closed").
-_CLOSED = frozenset({Stage.WON, Stage.LOST, Stage.DISQUALIFIED})
 
 # --- people ------------------------------------------------------------------------------------
 
@@ -681,7 +681,7 @@ def _leads_insert(*, people: list[_Person], world: _World, result: DemoSeedResul
     _routing_history_insert(plans=plans, world=world, result=result)
 
     for plan in plans:
-        if plan.lead.owner_id and plan.lead.stage not in _CLOSED:
+        if plan.lead.owner_id and plan.lead.stage not in CLOSED_STAGES:
             world.opened[plan.lead.owner_id] += 1
     result.created["leads"] += len(plans)
     result.created["stage changes"] += len(stage_changes)
@@ -714,7 +714,7 @@ def _routing_history_insert(*, plans: list[_LeadPlan], world: _World, result: De
                     ),
                 )
             )
-        elif queue is not None and lead.stage not in _CLOSED:
+        elif queue is not None and lead.stage not in CLOSED_STAGES:
             entries.append(
                 QueueEntry(
                     lead_id=lead.pk,
@@ -756,7 +756,7 @@ def _response_clock(lead: Lead, rep: RepProfile, now: datetime) -> ResponseClock
         clock.time_to_first_touch = lead.first_contacted_at - started
         if lead.first_contacted_at > clock.due_at:
             clock.breached_at = clock.due_at
-    elif lead.stage in _CLOSED:
+    elif lead.stage in CLOSED_STAGES:
         clock.status, clock.closed_at = ClockStatus.CLOSED, lead.stage_changed_at or now
     elif clock.escalate_at <= now:
         clock.warned_at, clock.breached_at, clock.escalated_at = clock.warn_at, clock.due_at, clock.escalate_at
@@ -857,7 +857,7 @@ def _lead_plan(*, person: _Person, world: _World, accounts: dict[str, Account], 
         )
         log(ActivityKind.STAGE_CHANGED, move_at, owner, {"from": stage, "to": to_stage, "reason": reason})
         stage, stage_changed_at, at = to_stage, move_at, move_at
-    if stage not in _CLOSED and stage != Stage.RECYCLED and owner is not None and at < now:
+    if stage not in CLOSED_STAGES and stage != Stage.RECYCLED and owner is not None and at < now:
         _activities_between(rng, log=log, start=at, end=min(now, at + timedelta(days=10)), stage=stage, owner=owner)
 
     # Some people come back through another source later: a second touch updates last-touch attribution.

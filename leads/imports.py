@@ -50,6 +50,7 @@ from leads.api.intake import MAX_CUSTOM_FIELDS, IntakeInputSerializer, lead_data
 from leads.exports import csv_safe
 from leads.locks import leads_for_update
 from leads.models import (
+    CLOSED_STAGES,
     Activity,
     ActivityKind,
     Campaign,
@@ -104,7 +105,6 @@ OUTCOME_VALUES: dict[str, str] = {
     **dict.fromkeys(("lost", "lose", "no", "n", "false", "0", "not converted", "closed lost"), Stage.LOST),
     **{stage: stage for stage in Stage.values},
 }
-_FINAL_STAGES = frozenset({Stage.WON, Stage.LOST, Stage.DISQUALIFIED})
 IMPORT_REASON = "imported"
 OUTCOME_REASON = "historical outcome (import)"
 
@@ -724,7 +724,7 @@ class _ImportRun:
     def _outcome_apply(self, *, lead: Lead, stage: str, at: datetime, changes: list[dict], acts: list[dict]) -> bool:
         """A historical result: the lead ends in the final stage, recorded like any stage change
         (a StageChange row and a stage_changed activity). A lead already closed keeps its result."""
-        if lead.stage == stage or (lead.pk is not None and lead.stage in _FINAL_STAGES):
+        if lead.stage == stage or (lead.pk is not None and lead.stage in CLOSED_STAGES):
             return False
         from_stage = lead.stage
         lead.stage, lead.stage_changed_at = stage, at

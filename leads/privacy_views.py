@@ -21,17 +21,13 @@ from leads.privacy import (
     lead_privacy_summary,
     privacy_request_list_for_lead,
 )
-from leads.selectors import lead_get_for_user
+from leads.selectors import lead_get_for_user, user_may_handle_privacy
 
 ERASE_CONFIRMATION = "ERASE"
 
 
-def _may_handle_privacy(user) -> bool:
-    return user.has_perm("leads.export_lead_data") or user.has_perm("leads.erase_lead")
-
-
 def _lead_or_404(request: HtmxHttpRequest, lead_id: int) -> Lead:
-    if not _may_handle_privacy(request.user):
+    if not user_may_handle_privacy(request.user):
         raise PermissionDenied
     try:
         return lead_get_for_user(user=request.user, lead_id=lead_id)

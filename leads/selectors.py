@@ -15,6 +15,11 @@ def user_sees_all_leads(user: AbstractBaseUser) -> bool:
     return user.has_perm("leads.view_all_leads")
 
 
+def user_may_handle_privacy(user: AbstractBaseUser) -> bool:
+    """Privacy requests (export everything, erase): marketing ops and admins."""
+    return user.has_perm("leads.export_lead_data") or user.has_perm("leads.erase_lead")
+
+
 def lead_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Lead]:
     """Leads this user may see: everything for ops/managers/admins, a rep only their own."""
     queryset = Lead.objects.select_related("owner", "source", "campaign", "account").prefetch_related("tags")

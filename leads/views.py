@@ -34,7 +34,14 @@ from leads.forms import (
     stage_choices_for,
 )
 from leads.models import Campaign, Channel, Lead, Source, Stage
-from leads.selectors import lead_get_for_user, lead_list_for_user, lead_stage_history, lead_timeline
+from leads.selectors import (
+    lead_get_for_user,
+    lead_list_for_user,
+    lead_stage_history,
+    lead_timeline,
+    user_may_handle_privacy,
+    user_sees_all_leads,
+)
 from leads.services import activity_log, lead_stage_change, lead_update
 from routing.models import RepProfile, Team
 from routing.services import lead_reassign
@@ -151,7 +158,7 @@ def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[st
     offset = (number - 1) * per_page
     rows = list(leads[offset : offset + per_page + 1])  # one extra row says whether a next page exists
     page = LeadPage(leads=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page)
-    sees_all = user.has_perm("leads.view_all_leads")
+    sees_all = user_sees_all_leads(user)
     can = {
         "stage": user.has_perm("leads.change_lead_stage"),
         "tag": user.has_perm("leads.change_lead"),
@@ -328,7 +335,7 @@ def _detail_context(request: HtmxHttpRequest, lead: Lead, partial: str | None = 
         "can_log": user.has_perm("leads.add_activity"),
         "can_stage": user.has_perm("leads.change_lead_stage"),
         "can_edit": user.has_perm("leads.change_lead"),
-        "can_privacy": user.has_perm("leads.export_lead_data") or user.has_perm("leads.erase_lead"),
+        "can_privacy": user_may_handle_privacy(user),
         "can_reassign": user.has_perm("leads.reassign_lead"),
         "activity_form": ActivityLogForm(),
         "stage_form": StageChangeForm(),
