@@ -712,6 +712,14 @@ class _ImportRun:
         _bulk_insert(Lead, new_leads)
         if touched_existing:
             _leads_update(leads=[existing[pk] for pk in touched_existing], changes=touched_existing, now=now)
+            # An outcome closed someone's open lead: give its owner the capacity back now, as
+            # lead_stage_change does (the leads are locked already: lead, then rep, the lock order).
+            from routing.services import rep_open_leads_sync_for_user
+
+            for owner_id in sorted(
+                {existing[pk].owner_id for pk, fields in touched_existing.items() if "stage" in fields} - {None}
+            ):
+                rep_open_leads_sync_for_user(user_id=owner_id)
         submission_ids = _bulk_insert_rows(IntakeSubmission, submissions)
         for payload, submission_id in zip(submission_payloads, submission_ids, strict=True):
             payload["submission_id"] = submission_id

@@ -574,3 +574,16 @@ def test_import_list_query_count_does_not_grow_with_jobs(client, ops_user, djang
     with django_assert_max_num_queries(8):
         response = client.get(reverse("leads-import:list"))
     assert response.status_code == 200 and response.content.count(b"import-status-draft") == 15
+
+
+def test_an_outcome_that_closes_an_owned_lead_gives_its_rep_the_capacity_back():
+    # given: a rep holding one open lead
+    from routing.models import RepProfile
+
+    lead = LeadFactory(email="mine@x.example", stage=Stage.WORKING, assigned=True)
+    rep = RepProfile.objects.create(user=lead.owner, capacity=5, open_leads=1)
+    # when: a historical import says that lead was won
+    run_import("email,converted\nmine@x.example,won\n")
+    # then: at once, not at the next recount sweep
+    rep.refresh_from_db()
+    assert rep.open_leads == 0
