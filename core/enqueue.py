@@ -13,14 +13,15 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def enqueue_now(task: Task, **kwargs) -> None:
+def enqueue_now(task: Task, *, countdown: float | None = None, **kwargs) -> None:
     """Send at once (outside a transaction, e.g. a sweep re-enqueueing itself); never raises."""
-    _send(task, kwargs)
+    _send(task, kwargs, countdown=countdown)
 
 
-def _send(task: Task, kwargs: dict) -> None:
+def _send(task: Task, kwargs: dict, countdown: float | None = None) -> None:
     try:
-        task.apply_async(kwargs=kwargs, retry=False)
+        options = {"countdown": countdown} if countdown else {}
+        task.apply_async(kwargs=kwargs, retry=False, **options)
     except Exception:  # broker unreachable: the sweep catches up later
         logger.warning("Could not enqueue %s%s; its sweep will pick it up", task.name, kwargs, exc_info=True)
 

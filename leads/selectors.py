@@ -3,9 +3,10 @@
 import hashlib
 import hmac
 import time
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from core.exceptions import NotFound
 from leads.models import Activity, ApiKey, IntakeSubmission, Lead, StageChange
@@ -34,6 +35,15 @@ def lead_get_for_user(*, user: AbstractBaseUser, lead_id: int) -> Lead:
     if lead is None:
         raise NotFound("No lead with this id.")
     return lead
+
+
+def lead_ids_unenriched(*, after: tuple[datetime, int] | None = None, limit: int = 200) -> list[tuple[datetime, int]]:
+    """(created_at, id) of leads not enriched yet, oldest first, after a keyset position (served
+    by the partial index on unenriched leads)."""
+    leads = Lead.objects.filter(enriched_at__isnull=True)
+    if after is not None:
+        leads = leads.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], pk__gt=after[1]))
+    return list(leads.order_by("created_at", "pk").values_list("created_at", "pk")[:limit])
 
 
 def lead_timeline(*, lead: Lead, limit: int = 200) -> QuerySet[Activity]:

@@ -2,21 +2,16 @@ from celery import shared_task
 from django.db import OperationalError
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def lead_enrich_task(*, lead_id: int) -> None:
-    from leads.services import lead_enrich
-
-    lead_enrich(lead_id=lead_id)
-
-
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
-def lead_enrichment_sweep_task(*, batch_size: int = 200) -> int:
-    from leads.services import lead_enrichment_sweep
+def lead_enrichment_run_task(*, batch_size: int = 200) -> int:
+    """Enriches every lead not enriched yet; requested by intake (batched) and by beat (safety net)."""
+    from core.enqueue import enqueue_now
+    from leads.services import lead_enrichment_run
 
-    handled = lead_enrichment_sweep(batch_size=batch_size)
-    if handled == batch_size:  # more may remain: keep going without waiting for the next beat
-        lead_enrichment_sweep_task.apply_async(kwargs={"batch_size": batch_size})
-    return handled
+    run = lead_enrichment_run(batch_size=batch_size)
+    if run.more:  # time budget used up, or leads arrived while the lock was held: go on at once
+        enqueue_now(lead_enrichment_run_task, batch_size=batch_size)
+    return run.handled
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

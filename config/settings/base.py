@@ -156,6 +156,11 @@ SPECTACULAR_SETTINGS = {
 LEADOPS_INTAKE_RATE_PER_KEY = env.int("DJANGO_INTAKE_RATE_PER_KEY", default=600)
 LEADOPS_INTAKE_RATE_PER_IP = env.int("DJANGO_INTAKE_RATE_PER_IP", default=120)
 LEADOPS_ENRICHMENT_PROVIDER = env("DJANGO_ENRICHMENT_PROVIDER", default="leads.enrichment.BuiltinEnrichmentProvider")
+# Enrichment runs in batches: each web process asks for a run at most once per this many seconds
+# (0: a run per lead), delayed by as much, so the run sees every lead the process stored meanwhile.
+LEADOPS_ENRICHMENT_BATCH_SECONDS = env.float("DJANGO_ENRICHMENT_BATCH_SECONDS", default=1.0)
+# How stale another process's routing-rule edit may be when a lead is routed here.
+LEADOPS_ROUTING_RULES_RECHECK_SECONDS = env.float("DJANGO_ROUTING_RULES_RECHECK_SECONDS", default=1.0)
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
 LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
 # Response SLAs (docs/sla.md): how often the beat sweep runs and how many clocks one batch takes.
@@ -189,9 +194,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    # Catches leads whose enrichment message was never delivered (broker down at intake).
+    # Catches leads whose enrichment request was never delivered (broker down at intake).
     "enrichment-sweep": {
-        "task": "leads.tasks.lead_enrichment_sweep_task",
+        "task": "leads.tasks.lead_enrichment_run_task",
         "schedule": timedelta(seconds=env.int("DJANGO_ENRICHMENT_SWEEP_SECONDS", default=60)),
     },
     # Response SLAs: warn, breach, escalate; catches up after an outage (routing/services/sla.py).

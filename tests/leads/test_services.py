@@ -1,9 +1,13 @@
+import json
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from core.exceptions import ApplicationError
+from leads.enrichment import EnrichmentResult, enrichment_provider
 from leads.models import Account, Activity, ActivityKind, IntakeSubmission, Lead, Stage, StageChange
 from leads.normalization import company_domain_from_email, email_normalize, phone_to_e164
 from leads.selectors import api_key_get_active
@@ -18,7 +22,8 @@ from leads.services import (
     intake_submission_replay,
     lead_capture,
     lead_enrich,
-    lead_enrichment_sweep,
+    lead_enrichment_request,
+    lead_enrichment_run,
     lead_merge,
     lead_stage_change,
 )
@@ -179,26 +184,86 @@ def test_enrichment_never_overwrites_what_the_lead_said():
     assert (lead.company_domain, lead.country) == ("initech.com", "FR")
 
 
-def test_enrichment_sweep_catches_up_on_leads_never_enriched():
-    # given: two leads whose task message was lost, one recent lead still in flight
-    stale = [capture(email=f"s{n}@corp{n}.example") for n in range(2)]
-    Lead.objects.filter(pk__in=[lead.pk for lead in stale]).update(created_at=timezone.now() - timedelta(minutes=5))
-    fresh = capture(email="fresh@corp.example")
+def test_an_enrichment_run_enriches_every_waiting_lead_across_batches():
+    # given: leads whose enrichment request was lost, one already enriched
+    waiting = [capture(email=f"s{n}@corp{n}.example") for n in range(5)]
+    done = capture(email="done@corp.example")
+    lead_enrich(lead_id=done.pk)
     # when
-    handled = lead_enrichment_sweep(batch_size=10)
+    run = lead_enrichment_run(batch_size=2)
     # then
-    assert handled == 2
-    assert Lead.objects.filter(enriched_at__isnull=False).count() == 2
-    fresh.refresh_from_db()
-    assert fresh.enriched_at is None
+    assert (run.handled, run.more, run.skipped) == (5, False, False)
+    assert Lead.objects.filter(pk__in=[lead.pk for lead in waiting], account__isnull=False).count() == 5
+    assert Activity.objects.filter(kind=ActivityKind.ENRICHED).count() == 6
 
 
-def test_capture_enqueues_enrichment_after_commit(django_capture_on_commit_callbacks):
+def test_an_enrichment_run_leaves_its_leads_to_a_run_in_progress():
+    # given: another worker's run holds the lock
+    lead = capture(email="held@initech.example")
+    cache.add("leadops:enrichment-run", "other-run", timeout=60)
+    try:
+        # when
+        run = lead_enrichment_run()
+    finally:
+        cache.delete("leadops:enrichment-run")
+    # then
+    assert run.skipped and run.handled == 0
+    lead.refresh_from_db()
+    assert lead.enriched_at is None
+
+
+class ProviderDownForOneLead:
+    name = "flaky"
+
+    def enrich(self, lead: Lead) -> EnrichmentResult:
+        if lead.email == "broken@initech.example":
+            raise ConnectionError("provider timed out")
+        return EnrichmentResult(company_domain="provider.example")
+
+
+def test_a_failing_provider_call_does_not_stall_the_leads_behind_it(settings):
+    # given: the oldest waiting lead makes the provider fail
+    settings.LEADOPS_ENRICHMENT_PROVIDER = "tests.leads.test_services.ProviderDownForOneLead"
+    enrichment_provider.cache_clear()
+    broken = capture(email="broken@initech.example")
+    behind = [capture(email=f"b{n}@x{n}.example") for n in range(3)]
+    try:
+        # when
+        run = lead_enrichment_run(batch_size=2)
+    finally:
+        enrichment_provider.cache_clear()
+    # then: the others are enriched; the broken one waits for the next run
+    assert (run.handled, run.failed, run.more) == (3, 1, False)
+    assert Lead.objects.filter(pk__in=[lead.pk for lead in behind], enriched_at__isnull=False).count() == 3
+    broken.refresh_from_db()
+    assert broken.enriched_at is None
+
+
+def test_capture_requests_enrichment_after_commit(django_capture_on_commit_callbacks):
     # when
     with django_capture_on_commit_callbacks() as callbacks:
         capture(email="q@initech.example")
     # then
-    assert len(callbacks) == 1
+    assert lead_enrichment_request in callbacks
+
+
+def test_enrichment_is_requested_once_per_window_per_process(settings, monkeypatch):
+    # given: a one-second batch window, on the real Redis broker
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("counts messages on the Redis broker")
+    settings.LEADOPS_ENRICHMENT_BATCH_SECONDS = 1
+    monkeypatch.setattr("leads.services._enrichment_requested_at", float("-inf"))
+    broker = celery_app.connection_for_write().default_channel.client
+    broker.delete("celery")
+    # when: three leads are stored within the window
+    for n in range(3):
+        capture(email=f"w{n}@initech.example")
+        lead_enrichment_request()  # what each commit does
+    # then: one run was sent, due after the window so that it sees all three
+    messages = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    broker.delete("celery")
+    assert [m["headers"]["task"] for m in messages] == ["leads.tasks.lead_enrichment_run_task"]
+    assert messages[0]["headers"]["eta"] is not None
 
 
 def test_api_keys_are_stored_hashed_and_revocable():
