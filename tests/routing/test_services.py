@@ -1,12 +1,15 @@
 import datetime
+import time
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from core.models import Notification
 from core.roles import Role
 from leads.models import Activity, ActivityKind, Stage
 from routing.models import Assignment, Method, QueueEntry, RepProfile, RoutingRule
+from routing.selectors import routing_rules_active
 from routing.services import (
     ActionData,
     InvalidRule,
@@ -251,6 +254,27 @@ def test_rule_edits_reach_a_warm_rules_cache(key_client):
     action.save()  # as the admin or the rule editor would
     # then
     assert capture(key_client, email="after@x.example")["owner"]["id"] == rep.user_id
+
+
+def test_warm_rules_are_served_without_a_query_until_the_recheck_interval(settings, django_assert_num_queries):
+    # given: a warm cache, rechecked at most every 0.3 s
+    settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS = 0.3
+    rule = rule_with_action(method=Method.QUEUE, team=TeamFactory())
+    RoutingRule.objects.filter(pk=rule.pk).update(name="Before")
+    routing_rules_active()
+    # when: another process renames the rule (a queryset update: no signal reaches this process)
+    RoutingRule.objects.filter(pk=rule.pk).update(name="After", updated_at=timezone.now())
+    # then: within the interval the cached rules are served without touching the database...
+    with django_assert_num_queries(0):
+        assert rule.pk in {r.pk for r in routing_rules_active() if r.name == "Before"}
+    # ...and after it, the edit shows
+    time.sleep(0.35)
+    assert rule.pk in {r.pk for r in routing_rules_active() if r.name == "After"}
+
+
+def test_a_rule_edit_in_this_process_shows_at_once_despite_the_recheck_interval(settings, key_client):
+    settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS = 3600
+    test_rule_edits_reach_a_warm_rules_cache(key_client)
 
 
 def test_rule_save_validates_and_keeps_the_fallback_matching_everything():
