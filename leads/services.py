@@ -13,13 +13,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from core.enqueue import enqueue_now
 from core.exceptions import ApplicationError, Conflict, NotFound
+from core.sql import rows_insert_together
 from leads.enrichment import enrichment_provider
 from leads.locks import leads_for_delete, leads_for_update, leads_matching_for_update
 from leads.models import (
@@ -282,7 +283,7 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     activity_payload: dict[str, Any] = {"channel": channel, **touch}
     if data.message:
         activity_payload["message"] = data.message
-    submission = IntakeSubmission.objects.create(
+    submission = IntakeSubmission(
         received_at=now,
         source=source,
         api_key=context.api_key,
@@ -296,23 +297,27 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         request_fingerprint=context.fingerprint if context.idempotency_key else "",
         response_status=201 if created else 200,
     )
-    activity_payload["submission_id"] = submission.pk
-    Activity.objects.create(
+    activity = Activity(
         lead=lead,
         kind=context.activity_kind,
         occurred_at=occurred_at,
         actor=context.submitted_by,
         payload=activity_payload,
     )
+    rows: list[Any] = [submission, activity]
     if created:
-        StageChange.objects.create(
-            lead=lead,
-            from_stage="",
-            to_stage=lead.stage,
-            changed_at=occurred_at,
-            changed_by=context.submitted_by,
-            reason="captured",
+        rows.append(
+            StageChange(
+                lead=lead,
+                from_stage="",
+                to_stage=lead.stage,
+                changed_at=occurred_at,
+                changed_by=context.submitted_by,
+                reason="captured",
+            )
         )
+    _intake_rows_insert(rows=rows)
+    if created:
         transaction.on_commit(lead_enrichment_request)
         # Routing hook: push assignment runs here, inside the intake transaction, so the 201
         # response already carries the owner (routing.services.lead_route, issue 4).
@@ -320,6 +325,20 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
 
         lead_route(lead=lead)
     return CaptureResult(lead=lead, created=created, submission=submission)
+
+
+def _intake_rows_insert(*, rows: list[Any]) -> None:
+    """The submission (the intake log), its activity (which names the submission) and, for a new
+    lead, the first stage change: one statement on PostgreSQL."""
+    submission, activity, *rest = rows
+    if connection.vendor == "postgresql":
+        rows_insert_together(rows, sql_for={(1, "payload"): "%s || jsonb_build_object('submission_id', {r0})"})
+        activity.payload["submission_id"] = submission.pk
+        return
+    submission.save(force_insert=True)
+    activity.payload["submission_id"] = submission.pk
+    for row in (activity, *rest):
+        row.save(force_insert=True)
 
 
 # Campaign lookups by name / utm_campaign, per process: nearly every submission names one, and
