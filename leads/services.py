@@ -258,9 +258,10 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         touch=touch,
         occurred_at=occurred_at,
     )
+    log = _IntakeLog(context=context, now=now, occurred_at=occurred_at, channel=channel, touch=touch, data=data)
     created = False
     for _attempt in range(3):  # the matched lead can vanish (merged) between the two statements
-        if _lead_insert_unless_exists(lead=lead):
+        if _intake_rows_insert(rows=log.rows(lead=lead, created=True), new_lead=lead):
             created = True
             break
         existing = _lead_add_touch(
@@ -273,50 +274,13 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
             occurred_at=occurred_at,
         )
         if existing is not None:
-            lead = existing
+            lead, changed = existing
+            _intake_rows_insert(rows=log.rows(lead=lead, created=False), update_lead_fields=[*changed, "updated_at"])
             break
     else:
         raise Conflict("This person's lead is being changed right now; please retry.")
     if data.tags:
         _lead_add_tags(lead=lead, names=data.tags)
-
-    activity_payload: dict[str, Any] = {"channel": channel, **touch}
-    if data.message:
-        activity_payload["message"] = data.message
-    submission = IntakeSubmission(
-        received_at=now,
-        source=source,
-        api_key=context.api_key,
-        submitted_by=context.submitted_by,
-        payload=context.raw_payload,
-        remote_addr=context.remote_addr,
-        lead=lead,
-        outcome=IntakeOutcome.CREATED if created else IntakeOutcome.MERGED,
-        idempotency_scope=context.idempotency_scope if context.idempotency_key else "",
-        idempotency_key=context.idempotency_key,
-        request_fingerprint=context.fingerprint if context.idempotency_key else "",
-        response_status=201 if created else 200,
-    )
-    activity = Activity(
-        lead=lead,
-        kind=context.activity_kind,
-        occurred_at=occurred_at,
-        actor=context.submitted_by,
-        payload=activity_payload,
-    )
-    rows: list[Any] = [submission, activity]
-    if created:
-        rows.append(
-            StageChange(
-                lead=lead,
-                from_stage="",
-                to_stage=lead.stage,
-                changed_at=occurred_at,
-                changed_by=context.submitted_by,
-                reason="captured",
-            )
-        )
-    _intake_rows_insert(rows=rows)
     if created:
         transaction.on_commit(lead_enrichment_request)
         # Routing hook: push assignment runs here, inside the intake transaction, so the 201
@@ -324,21 +288,94 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         from routing.services import lead_route
 
         lead_route(lead=lead)
-    return CaptureResult(lead=lead, created=created, submission=submission)
+    return CaptureResult(lead=lead, created=created, submission=log.submission)
 
 
-def _intake_rows_insert(*, rows: list[Any]) -> None:
-    """The submission (the intake log), its activity (which names the submission) and, for a new
-    lead, the first stage change: one statement on PostgreSQL."""
+@dataclass
+class _IntakeLog:
+    """The rows every accepted submission writes: the submission (the intake log), its activity
+    (which names the submission) and, for a new lead, the first stage change."""
+
+    context: IntakeContext
+    now: datetime
+    occurred_at: datetime
+    channel: str
+    touch: dict
+    data: LeadData
+    submission: IntakeSubmission | None = None
+
+    def rows(self, *, lead: Lead, created: bool) -> list[Any]:
+        context = self.context
+        self.submission = IntakeSubmission(
+            received_at=self.now,
+            source=context.source,
+            api_key=context.api_key,
+            submitted_by=context.submitted_by,
+            payload=context.raw_payload,
+            remote_addr=context.remote_addr,
+            lead=lead,
+            outcome=IntakeOutcome.CREATED if created else IntakeOutcome.MERGED,
+            idempotency_scope=context.idempotency_scope if context.idempotency_key else "",
+            idempotency_key=context.idempotency_key,
+            request_fingerprint=context.fingerprint if context.idempotency_key else "",
+            response_status=201 if created else 200,
+        )
+        payload: dict[str, Any] = {"channel": self.channel, **self.touch}
+        if self.data.message:
+            payload["message"] = self.data.message
+        activity = Activity(
+            lead=lead,
+            kind=context.activity_kind,
+            occurred_at=self.occurred_at,
+            actor=context.submitted_by,
+            payload=payload,
+        )
+        if not created:
+            return [self.submission, activity]
+        first_stage = StageChange(
+            lead=lead,
+            from_stage="",
+            to_stage=lead.stage,
+            changed_at=self.occurred_at,
+            changed_by=context.submitted_by,
+            reason="captured",
+        )
+        return [self.submission, activity, first_stage]
+
+
+def _intake_rows_insert(
+    *, rows: list[Any], new_lead: Lead | None = None, update_lead_fields: list[str] | None = None
+) -> bool:
+    """Write the intake log rows; with `new_lead`, insert that lead first unless a lead with its
+    email or phone exists (then nothing is written and False returned); with
+    `update_lead_fields`, save those fields of the (returning) lead too. One statement on
+    PostgreSQL: insert-first de-duplication, no savepoint, no extra round trip."""
     submission, activity, *rest = rows
     if connection.vendor == "postgresql":
-        rows_insert_together(rows, sql_for={(1, "payload"): "%s || jsonb_build_object('submission_id', {r0})"})
+        if new_lead is None:
+            update = (submission.lead, update_lead_fields) if update_lead_fields else None
+            payload = {(1, "payload"): "%s || jsonb_build_object('submission_id', {r0})"}
+            rows_insert_together(rows, sql_for=payload, update=update)
+        else:
+            lead_ref = {(i, "lead_id"): "{r0}" for i in range(1, len(rows) + 1)}
+            payload = {(2, "payload"): "%s || jsonb_build_object('submission_id', {r1})"}
+            if not rows_insert_together([new_lead, *rows], sql_for=lead_ref | payload, unless_first_conflicts=True):
+                return False
+            for row in rows:
+                row.lead = new_lead
+    else:
+        if new_lead is not None and not _lead_insert_unless_exists(lead=new_lead):
+            return False
+        if update_lead_fields:
+            submission.lead.save(update_fields=update_lead_fields)
+        for row in rows:
+            row.lead = row.lead  # the lead's id, now that it has one
+        submission.save(force_insert=True)
         activity.payload["submission_id"] = submission.pk
-        return
-    submission.save(force_insert=True)
+        for row in (activity, *rest):
+            row.save(force_insert=True)
     activity.payload["submission_id"] = submission.pk
-    for row in (activity, *rest):
-        row.save(force_insert=True)
+    return True
 
 
 # Campaign lookups by name / utm_campaign, per process: nearly every submission names one, and
@@ -458,9 +495,10 @@ def _lead_add_touch(
     channel: str,
     touch: dict,
     occurred_at: datetime,
-) -> Lead | None:
-    """A returning person: update last-touch attribution and fill what the lead did not know.
-    Finds and locks the lead in one statement; None if no lead has this email or phone."""
+) -> tuple[Lead, set[str]] | None:
+    """A returning person: last-touch attribution and what the lead did not know, applied in
+    memory (the caller saves the changed fields with the intake log). Finds and locks the lead in
+    one statement; None if no lead has this email or phone."""
     matches = list(leads_matching_for_update(email_normalized=email_normalized, phone_e164=data.phone_e164))
     if not matches:
         return None
@@ -469,7 +507,6 @@ def _lead_add_touch(
     changed = lead_touch_apply(
         lead=lead, data=data, source=source, campaign=campaign, channel=channel, touch=touch, occurred_at=occurred_at
     )
-    lead.save(update_fields=[*changed, "updated_at"])
     # The other contact detail is added only if no other lead holds it already.
     contact_updates: dict[str, str] = {}
     if data.email and not lead.email_normalized:
@@ -484,7 +521,7 @@ def _lead_add_touch(
                 setattr(lead, name, value)
         except IntegrityError:
             pass
-    return lead
+    return lead, changed
 
 
 def lead_touch_apply(

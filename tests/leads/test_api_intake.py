@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from leads.models import Activity, ActivityKind, Campaign, IntakeOutcome, IntakeSubmission, Lead, Stage, StageChange
 from tests.conftest import client_for
+from tests.core.factories import UserFactory
 from tests.leads.factories import ApiKeyFactory, CampaignFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +87,26 @@ def test_same_person_again_returns_200_with_the_same_lead_and_updates_last_touch
     assert lead.title == "Countess"  # a blank field filled by the later submission
     assert lead.activities.filter(kind=ActivityKind.FORM_SUBMITTED).count() == 2
     assert IntakeSubmission.objects.filter(lead=lead).count() == 2
+
+
+def test_a_returning_persons_response_shows_the_lead_as_stored(key_client):
+    # given: a lead with an owner, a first-touch source and campaign, and custom fields
+    rep = UserFactory(first_name="Rita", last_name="Rep")
+    first = key_client.post(URL, a_person(custom_fields={"fleet": 12}), format="json").json()
+    Lead.objects.filter(pk=first["id"]).update(owner=rep)
+    # when: the person comes back with more custom fields
+    again = key_client.post(
+        URL, {"email": "ada.lovelace@analytical.example", "custom_fields": {"seats": "40"}}, format="json"
+    )
+    # then: the answer is the stored lead, the same as the internal API shows it
+    body = again.json()
+    assert again.status_code == 200
+    assert body["owner"] == {"id": rep.pk, "name": "Rita Rep", "email": rep.email}
+    assert (body["source"], body["campaign"]) == (first["source"], first["campaign"])
+    assert body["custom_fields"] == {"fleet": 12, "seats": "40"}
+    assert body["created_at"] == first["created_at"]
+    stored = client_for(UserFactory(is_superuser=True)).get(f"{URL}{first['id']}/").json()
+    assert {k: v for k, v in body.items() if k != "created"} == stored
 
 
 def test_gmail_dots_and_plus_tags_are_the_same_person(key_client):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from core.navigation import nav_items_for
 from core.roles import Role
 from routing.models import ClockStatus, ResponseClock
+from tests.conftest import is_postgres
 from tests.core.factories import UserFactory
 from tests.leads.factories import LeadFactory
 from tests.routing.factories import RepProfileFactory, TeamFactory
@@ -80,7 +81,8 @@ def test_compliance_share_and_median_per_rep_and_team(client, manager_user, boar
     (team_row,) = today["teams"]
     assert (rep_row.name, rep_row.decided, rep_row.within) == ("Ann Lee", 3, 2)
     assert (team_row.name, team_row.decided, team_row.within) == ("Closers", 3, 2)
-    assert rep_row.median == dt.timedelta(minutes=2)
+    if is_postgres():  # the median is a PostgreSQL aggregate; other databases show "—"
+        assert rep_row.median == dt.timedelta(minutes=2)
     assert "67 %" in response.content.decode()
 
 
