@@ -143,7 +143,7 @@ class Lead(BaseModel):
     last_name = models.CharField(max_length=100, blank=True)
     title = models.CharField(max_length=150, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
-    company_domain = models.CharField(max_length=253, blank=True, db_index=True)
+    company_domain = models.CharField(max_length=253, blank=True)  # indexed in Meta (no LIKE index)
     industry = models.CharField(max_length=120, blank=True)
     company_size = models.CharField(max_length=12, choices=CompanySize.choices, blank=True)
     country = models.CharField(max_length=2, blank=True)
@@ -156,8 +156,14 @@ class Lead(BaseModel):
     # Attribution. The first touch is what the lead is credited to (source, campaign, channel);
     # the last touch is updated by every later submission of the same person.
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.WEB_FORM)
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    # Every index is paid on each intake: these foreign keys are served by the composite indexes
+    # below (source/campaign + created_at, owner + stage), not by single-column ones of their own.
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.PROTECT, related_name="leads", db_index=False
+    )
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+    )
     first_touch = models.JSONField(default=dict, blank=True)
     last_channel = models.CharField(max_length=20, choices=Channel.choices, blank=True)
     last_source = models.ForeignKey(
@@ -173,7 +179,12 @@ class Lead(BaseModel):
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+        db_index=False,  # served by lead_owner_stage
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     first_contacted_at = models.DateTimeField(null=True, blank=True)
@@ -212,6 +223,7 @@ class Lead(BaseModel):
             models.Index(fields=["channel", "-created_at"], name="lead_channel_created"),
             models.Index(fields=["-score"], name="lead_score"),
             models.Index(fields=["created_at"], condition=Q(enriched_at__isnull=True), name="lead_unenriched"),
+            models.Index(fields=["company_domain"], name="lead_company_domain"),
         ]
 
     def __str__(self) -> str:
@@ -270,7 +282,9 @@ CONTACT_KINDS = frozenset({ActivityKind.CALL, ActivityKind.EMAIL_SENT, ActivityK
 
 
 class Activity(models.Model):
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )  # activity_lead_at
     kind = models.CharField(max_length=20, choices=ActivityKind.choices)
     occurred_at = models.DateTimeField()
     actor = models.ForeignKey(
