@@ -5,6 +5,7 @@ a fifth off its CPU. Values are prepared by each field exactly as `Model.save()`
 """
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 
 from django.db import connection
 from django.db.models import Model
@@ -30,39 +31,21 @@ def rows_insert_together(
     `update=(instance, field names)`: also UPDATE those fields of that saved instance (as
     `save(update_fields=...)` would, auto_now fields included) in the same statement."""
     sql_for = sql_for or {}
-    quote = connection.ops.quote_name
-    ctes, params = [], []
-    if update is not None:
-        instance, names = update
-        fields = [instance._meta.get_field(name) for name in names]
-        assignments = []
-        for field in fields:
-            assignments.append(f"{quote(field.column)} = %s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, False), connection))
-        params.append(instance.pk)
-        table, pk = quote(instance._meta.db_table), quote(instance._meta.pk.column)
-        ctes.append(f"u AS (UPDATE {table} SET {', '.join(assignments)} WHERE {pk} = %s)")
-    for i, row in enumerate(rows):
-        meta = row._meta
-        fields = [f for f in meta.concrete_fields if not f.primary_key]
-        placeholders = []
-        for field in fields:
-            placeholder = sql_for.get((i, field.attname), "%s")
-            if "%s" in placeholder:
-                params.append(field.get_db_prep_save(field.pre_save(row, True), connection))
-            for j in range(i):
-                placeholder = placeholder.replace(f"{{r{j}}}", f"(SELECT id FROM r{j})")
-            placeholders.append(placeholder)
-        insert = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        if i and unless_first_conflicts:
-            values = f"SELECT {', '.join(placeholders)} FROM r0"  # no row when the first one conflicted
-        else:
-            values = f"VALUES ({', '.join(placeholders)})"
-        conflict = " ON CONFLICT DO NOTHING" if i == 0 and unless_first_conflicts else ""
-        ctes.append(f"r{i} AS ({insert} {values}{conflict} RETURNING {quote(meta.pk.column)} AS id)")
-    selects = ", ".join(f"(SELECT id FROM r{i})" for i in range(len(rows)))
+    update_instance, update_names = update if update is not None else (None, ())
+    sql, update_fields, row_fields = _statement(
+        tuple(type(row) for row in rows),
+        tuple(sorted(sql_for.items())),
+        unless_first_conflicts,
+        type(update_instance) if update_instance is not None else None,
+        tuple(update_names),
+    )
+    params = [field.get_db_prep_save(field.pre_save(update_instance, False), connection) for field in update_fields]
+    if update_instance is not None:
+        params.append(update_instance.pk)
+    for row, fields in zip(rows, row_fields, strict=True):
+        params += [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT {selects}", params)
+        cursor.execute(sql, params)
         ids = cursor.fetchone()
     if ids[0] is None:
         return False
@@ -70,3 +53,39 @@ def rows_insert_together(
         row.pk = pk
         row._state.adding, row._state.db = False, connection.alias
     return True
+
+
+@cache
+def _statement(models, sql_for, unless_first_conflicts, update_model, update_names):
+    """The SQL of one shape of call (built once per process), the fields whose values it takes
+    for the update, and per row the fields whose values it takes, in parameter order."""
+    sql_for = dict(sql_for)
+    quote = connection.ops.quote_name
+    ctes = []
+    update_fields = [update_model._meta.get_field(name) for name in update_names] if update_model else []
+    if update_model is not None:
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in update_fields)
+        table, pk = quote(update_model._meta.db_table), quote(update_model._meta.pk.column)
+        ctes.append(f"u AS (UPDATE {table} SET {assignments} WHERE {pk} = %s)")
+    row_fields = []
+    for i, model in enumerate(models):
+        meta = model._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        placeholders, with_values = [], []
+        for field in fields:
+            placeholder = sql_for.get((i, field.attname), "%s")
+            if "%s" in placeholder:
+                with_values.append(field)
+            for j in range(i):
+                placeholder = placeholder.replace(f"{{r{j}}}", f"(SELECT id FROM r{j})")
+            placeholders.append(placeholder)
+        row_fields.append(with_values)
+        insert = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        if i and unless_first_conflicts:
+            values = f"SELECT {', '.join(placeholders)} FROM r0"  # no row when the first one conflicted
+        else:
+            values = f"VALUES ({', '.join(placeholders)})"
+        conflict = " ON CONFLICT DO NOTHING" if i == 0 and unless_first_conflicts else ""
+        ctes.append(f"r{i} AS ({insert} {values}{conflict} RETURNING {quote(meta.pk.column)} AS id)")
+    selects = ", ".join(f"(SELECT id FROM r{i})" for i in range(len(models)))
+    return f"WITH {', '.join(ctes)} SELECT {selects}", update_fields, row_fields
