@@ -7,7 +7,7 @@ a fifth off its CPU. Values are prepared by each field exactly as `Model.save()`
 from collections.abc import Mapping, Sequence
 from functools import cache
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Model
 
 
@@ -43,7 +43,12 @@ def rows_insert_together(
     if update_instance is not None:
         params.append(update_instance.pk)
     for row, fields in zip(rows, row_fields, strict=True):
-        params += [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+        for field, attname, plain_types in fields:
+            value = getattr(row, attname)
+            if plain_types and (value is None or type(value) in plain_types):
+                params.append(value)  # what get_db_prep_save would return, without its ~10 calls
+            else:
+                params.append(field.get_db_prep_save(field.pre_save(row, True), connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = cursor.fetchone()
@@ -53,6 +58,28 @@ def rows_insert_together(
         row.pk = pk
         row._state.adding, row._state.db = False, connection.alias
     return True
+
+
+_PLAIN_TYPES = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+    models.IntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+}
+
+
+def _plain_types(field: models.Field) -> tuple[type, ...]:
+    """Python types whose values the field stores unchanged (nothing to convert, no pre_save
+    hook); empty when every value needs the field's own preparation."""
+    if isinstance(field, models.ForeignKey):
+        return _plain_types(field.target_field) or (
+            (int,) if field.target_field.get_internal_type().endswith("AutoField") else ()
+        )
+    return _PLAIN_TYPES.get(type(field), ())
 
 
 @cache
@@ -75,7 +102,7 @@ def _statement(models, sql_for, unless_first_conflicts, update_model, update_nam
         for field in fields:
             placeholder = sql_for.get((i, field.attname), "%s")
             if "%s" in placeholder:
-                with_values.append(field)
+                with_values.append((field, field.attname, _plain_types(field)))
             for j in range(i):
                 placeholder = placeholder.replace(f"{{r{j}}}", f"(SELECT id FROM r{j})")
             placeholders.append(placeholder)
