@@ -166,11 +166,14 @@ class Lead(BaseModel):
     )
     first_touch = models.JSONField(default=dict, blank=True)
     last_channel = models.CharField(max_length=20, choices=Channel.choices, blank=True)
+    # Rewritten on every return visit: with no index on any last-touch column that update can be
+    # HOT (no new entries in the lead table's ~17 indexes). Deleting a source or campaign, a rare
+    # admin act, scans the table instead.
     last_source = models.ForeignKey(
-        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="last_touch_leads"
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="last_touch_leads", db_index=False
     )
     last_campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="last_touch_leads"
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="last_touch_leads", db_index=False
     )
     last_touch = models.JSONField(default=dict, blank=True)
     last_touch_at = models.DateTimeField(null=True, blank=True)
