@@ -233,6 +233,11 @@ def lead_data_normalize(*, data: LeadData) -> LeadData:
     return data
 
 
+# People (normalised email, else phone) this process captured lately; a hint, never a truth.
+_people_seen: dict[str, None] = {}
+_PEOPLE_SEEN_MAX = 20_000
+
+
 @transaction.atomic(durable=True)
 def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureResult:
     data = lead_data_normalize(data=data)
@@ -260,8 +265,15 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     )
     log = _IntakeLog(context=context, now=now, occurred_at=occurred_at, channel=channel, touch=touch, data=data)
     created = False
-    for _attempt in range(3):  # the matched lead can vanish (merged) between the two statements
-        if _intake_rows_insert(rows=log.rows(lead=lead, created=True), new_lead=lead):
+    person = email_normalized or data.phone_e164
+    # A person this process saw lately most likely has a lead: look it up first rather than
+    # attempt the insert. Only the order of the two steps depends on this hint.
+    look_first = person in _people_seen
+    for attempt in range(3):  # the matched lead can vanish (merged) between the two statements
+        inserted = (attempt or not look_first) and _intake_rows_insert(
+            rows=log.rows(lead=lead, created=True), new_lead=lead
+        )
+        if inserted:
             created = True
             break
         existing = _lead_add_touch(
@@ -279,6 +291,9 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
             break
     else:
         raise Conflict("This person's lead is being changed right now; please retry.")
+    if len(_people_seen) >= _PEOPLE_SEEN_MAX:
+        _people_seen.clear()
+    _people_seen[person] = None
     if data.tags:
         _lead_add_tags(lead=lead, names=data.tags)
     if created:

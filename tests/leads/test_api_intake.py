@@ -109,6 +109,17 @@ def test_a_returning_persons_response_shows_the_lead_as_stored(key_client):
     assert {k: v for k, v in body.items() if k != "created"} == stored
 
 
+def test_a_person_whose_lead_was_deleted_gets_a_new_lead(key_client):
+    # given: this process has seen the person (so it looks for their lead first), then the lead is gone
+    first = key_client.post(URL, a_person(), format="json").json()
+    Lead.objects.filter(pk=first["id"]).delete()
+    # when
+    again = key_client.post(URL, a_person(), format="json")
+    # then
+    assert again.status_code == 201, again.content
+    assert again.json()["id"] != first["id"] and Lead.objects.count() == 1
+
+
 def test_gmail_dots_and_plus_tags_are_the_same_person(key_client):
     # given
     first = key_client.post(URL, {"email": "john.smith@gmail.com"}, format="json").json()
