@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from core.enqueue import enqueue_now
+from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
 from core.sql import rows_insert_together
 from leads.enrichment import enrichment_provider
@@ -297,7 +297,7 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     if data.tags:
         _lead_add_tags(lead=lead, names=data.tags)
     if created:
-        transaction.on_commit(lead_enrichment_request)
+        lead_enrichment_request()
         # Routing hook: push assignment runs here, inside the intake transaction, so the 201
         # response already carries the owner (routing.services.lead_route, issue 4).
         from routing.services import lead_route
@@ -784,27 +784,17 @@ def account_match(*, domain: str, lead: Lead | None = None) -> Account:
     return account
 
 
-# A message per lead cost a fifth of an intake's CPU; a run per second per process costs nothing
-# and also spares the provider the per-lead round trips of a busy minute.
-_enrichment_requested_at = float("-inf")
 _ENRICHMENT_RUN_LOCK = "leadops:enrichment-run"
 _ENRICHMENT_RUN_LEASE_SECONDS = 300  # longer than a run's time budget; frees a dead worker's lock
 ENRICHMENT_RUN_SECONDS = 20.0
 
 
 def lead_enrichment_request() -> None:
-    """Ask for an enrichment run (after a lead is committed). At most one request per
-    LEADOPS_ENRICHMENT_BATCH_SECONDS per process, delayed by that window: the run starts after
-    every lead this process committed since the request, so each of them is seen."""
-    global _enrichment_requested_at
+    """Ask, after commit, for an enrichment run: at most one per LEADOPS_ENRICHMENT_BATCH_SECONDS
+    per process (a run per lead cost a fifth of an intake's CPU; a run also spares the provider)."""
     from leads.tasks import lead_enrichment_run_task
 
-    window = settings.LEADOPS_ENRICHMENT_BATCH_SECONDS
-    now = time.monotonic()
-    if window and now - _enrichment_requested_at < window:
-        return
-    _enrichment_requested_at = now
-    enqueue_now(lead_enrichment_run_task, countdown=window)
+    enqueue_batched_on_commit(lead_enrichment_run_task, window_seconds=settings.LEADOPS_ENRICHMENT_BATCH_SECONDS)
 
 
 @dataclass

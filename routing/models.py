@@ -218,6 +218,12 @@ class Assignment(models.Model):
             models.Index(fields=["lead", "-created_at"], name="assignment_lead_at"),
             models.Index(fields=["rep", "-created_at"], name="assignment_rep_at"),
             models.Index(fields=["rule", "arm", "created_at"], name="assignment_rule_arm_at"),
+            # Owners not told yet (routing.services.reps.assignment_notifications_send).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(notified_at__isnull=True, rep__isnull=False) & ~Q(method="claim"),
+                name="assignment_unnotified",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,10 +3,15 @@ from django.db import OperationalError
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def assignment_notify_task(*, assignment_id: int) -> None:
-    from routing.services import assignment_notify
+def assignment_notifications_run_task(*, batch_size: int = 200) -> int:
+    """Tells new owners about their leads; requested after routing commits (batched) and by beat."""
+    from core.enqueue import enqueue_now
+    from routing.services.reps import assignment_notifications_send
 
-    assignment_notify(assignment_id=assignment_id)
+    handled = assignment_notifications_send(batch_size=batch_size)
+    if handled == batch_size:
+        enqueue_now(assignment_notifications_run_task, batch_size=batch_size)
+    return handled
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)

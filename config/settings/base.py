@@ -159,6 +159,8 @@ LEADOPS_ENRICHMENT_PROVIDER = env("DJANGO_ENRICHMENT_PROVIDER", default="leads.e
 # Enrichment runs in batches: each web process asks for a run at most once per this many seconds
 # (0: a run per lead), delayed by as much, so the run sees every lead the process stored meanwhile.
 LEADOPS_ENRICHMENT_BATCH_SECONDS = env.float("DJANGO_ENRICHMENT_BATCH_SECONDS", default=1.0)
+# The same for telling reps about the leads routed to them (in-app notification and email).
+LEADOPS_NOTIFY_BATCH_SECONDS = env.float("DJANGO_NOTIFY_BATCH_SECONDS", default=1.0)
 # How stale another process's routing-rule edit may be when a lead is routed here.
 LEADOPS_ROUTING_RULES_RECHECK_SECONDS = env.float("DJANGO_ROUTING_RULES_RECHECK_SECONDS", default=1.0)
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
@@ -204,6 +206,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.tasks.sla_sweep_task",
         "schedule": timedelta(seconds=LEADOPS_SLA_SWEEP_SECONDS),
         "options": {"expires": max(LEADOPS_SLA_SWEEP_SECONDS, 1)},
+    },
+    # Owners not told of a new lead yet (the request after routing was lost: broker down).
+    "assignment-notifications": {
+        "task": "routing.tasks.assignment_notifications_run_task",
+        "schedule": timedelta(seconds=env.int("DJANGO_NOTIFY_SWEEP_SECONDS", default=30)),
     },
     # Safety net for rep capacity: stage changes recount their owner at once; this recounts all.
     "rep-open-leads-sweep": {

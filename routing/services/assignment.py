@@ -5,12 +5,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import OperationalError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from core.enqueue import enqueue_on_commit
+from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
 from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from routing.locks import leads_for_reassign, reps_for_recount
@@ -21,6 +22,12 @@ from routing.services.sla import sla_clock_restart
 
 # A push decision that loses a race for a rep's last slot decides again with fresh rep rows.
 MAX_ROUTE_ATTEMPTS = 25
+
+
+def _owner_notification_request() -> None:
+    from routing.tasks import assignment_notifications_run_task
+
+    enqueue_batched_on_commit(assignment_notifications_run_task, window_seconds=settings.LEADOPS_NOTIFY_BATCH_SECONDS)
 
 
 class RepAtCapacity(ApplicationError):
@@ -126,9 +133,7 @@ def _assignment_record(
     Activity.objects.create(lead=lead, kind=kind, occurred_at=now, actor=actor, payload=payload)
     sla_clock_restart(lead=lead, assignment=assignment)
     if rep is not None and assignment.method != Method.CLAIM:
-        from routing.tasks import assignment_notify_task
-
-        enqueue_on_commit(assignment_notify_task, assignment_id=assignment.pk)
+        _owner_notification_request()
     return assignment
 
 
@@ -196,9 +201,7 @@ def _fresh_route_write(
     lead.owner = rep.user if rep else None
     lead.assigned_at = now if rep else None
     if rep is not None:
-        from routing.tasks import assignment_notify_task
-
-        enqueue_on_commit(assignment_notify_task, assignment_id=assignment.pk)
+        _owner_notification_request()
     return assignment
 
 

@@ -1,6 +1,6 @@
 """What reps change about themselves, and notifications of new owners."""
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from core.models import Notification
-from routing.models import Assignment, RepProfile
+from routing.models import Assignment, Method, RepProfile
 
 
 @transaction.atomic
@@ -45,6 +45,26 @@ def lead_url(*, lead_id: int) -> str:
         return reverse("leads:lead_detail", kwargs={"lead_id": lead_id})
     except NoReverseMatch:
         return reverse("routing:lead_why", kwargs={"lead_id": lead_id})
+
+
+# Owners are told of new leads in runs (one per second per web process, and beat's safety net);
+# an assignment older than this that was never announced is history (e.g. demo data), not news.
+NOTIFY_HORIZON = timedelta(hours=1)
+
+
+def assignment_notifications_send(*, batch_size: int = 200) -> int:
+    """Tell the owners of recent assignments not announced yet; returns how many were handled
+    (a whole batch: call again). Concurrent runs are safe: assignment_notify is idempotent."""
+    since = timezone.now() - NOTIFY_HORIZON
+    pending = list(
+        Assignment.objects.filter(notified_at__isnull=True, rep__isnull=False, created_at__gte=since)
+        .exclude(method=Method.CLAIM)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for assignment_id in pending:
+        assignment_notify(assignment_id=assignment_id)
+    return len(pending)
 
 
 def assignment_notify(*, assignment_id: int) -> Notification | None:

@@ -22,7 +22,6 @@ from leads.services import (
     intake_submission_replay,
     lead_capture,
     lead_enrich,
-    lead_enrichment_request,
     lead_enrichment_run,
     lead_merge,
     lead_stage_change,
@@ -244,21 +243,21 @@ def test_capture_requests_enrichment_after_commit(django_capture_on_commit_callb
     with django_capture_on_commit_callbacks() as callbacks:
         capture(email="q@initech.example")
     # then
-    assert lead_enrichment_request in callbacks
+    assert [callback.args[0].name for callback in callbacks] == ["leads.tasks.lead_enrichment_run_task"]
 
 
-def test_enrichment_is_requested_once_per_window_per_process(settings, monkeypatch):
+def test_enrichment_is_requested_once_per_window_per_process(settings, monkeypatch, django_capture_on_commit_callbacks):
     # given: a one-second batch window, on the real Redis broker
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.skip("counts messages on the Redis broker")
     settings.LEADOPS_ENRICHMENT_BATCH_SECONDS = 1
-    monkeypatch.setattr("leads.services._enrichment_requested_at", float("-inf"))
+    monkeypatch.setattr("core.enqueue._batched_requested_at", {})
     broker = celery_app.connection_for_write().default_channel.client
     broker.delete("celery")
     # when: three leads are stored within the window
     for n in range(3):
-        capture(email=f"w{n}@initech.example")
-        lead_enrichment_request()  # what each commit does
+        with django_capture_on_commit_callbacks(execute=True):
+            capture(email=f"w{n}@initech.example")
     # then: one run was sent, due after the window so that it sees all three
     messages = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
     broker.delete("celery")

@@ -79,7 +79,7 @@ def test_a_real_worker_enriches_a_lead_captured_through_the_api(celery_worker_pr
 def test_one_delayed_run_enriches_every_lead_of_its_window(celery_worker_process, settings, monkeypatch):
     # given: a one-second batch window in this (web) process
     settings.LEADOPS_ENRICHMENT_BATCH_SECONDS = 1
-    monkeypatch.setattr("leads.services._enrichment_requested_at", float("-inf"))
+    monkeypatch.setattr("core.enqueue._batched_requested_at", {})
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {ApiKeyFactory().raw_key}")
     # when: three leads arrive within the window (only the first one sends a run)
