@@ -2,7 +2,7 @@
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from core.exceptions import Forbidden, NotFound
 from core.models import Notification
 from core.roles import Role, roles_of
 from leads.models import CLOSED_STAGES, Lead
-from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction
+from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, SlaPolicy
 
 # --- who may do what ---------------------------------------------------------------------------
 
@@ -84,16 +84,26 @@ def rep_status_list_for_user(*, user: AbstractBaseUser, now: datetime | None = N
 # --- rules -------------------------------------------------------------------------------------
 
 
-# Rules change rarely and are read on every intake: each process keeps them, compiled, keyed by a
-# fingerprint of the rule tables that one cheap query reads (any edit from anywhere changes it).
-# The fingerprint itself is read at most once per LEADOPS_ROUTING_RULES_RECHECK_SECONDS (a round
-# trip per intake was a tenth of its time); an edit made in this process shows at once.
-_rules_cache: dict[str, tuple[tuple, float, list[RoutingRule]]] = {}
-_rules_cache_lock = threading.Lock()
+# Rules and SLA policies change rarely and are read on every intake: each process keeps them,
+# keyed by a fingerprint of their tables that one cheap query reads (any edit from anywhere
+# changes it). The fingerprint itself is read at most once per
+# LEADOPS_ROUTING_RULES_RECHECK_SECONDS (a round trip per intake was a tenth of its time); an
+# edit made in this process shows at once (signals, see routing/apps.py).
+@dataclass(frozen=True)
+class _RoutingConfig:
+    fingerprint: tuple
+    checked_at: float
+    rules: list[RoutingRule]
+    sla_policies: list[SlaPolicy]
 
 
-def _rules_fingerprint() -> tuple:
-    tables = [model._meta.db_table for model in (RoutingRule, RuleAction, Queue)]
+_config_cache: dict[str, _RoutingConfig] = {}
+_config_cache_lock = threading.Lock()
+ROUTING_CONFIG_MODELS = (RoutingRule, RuleAction, Queue, SlaPolicy)
+
+
+def _config_fingerprint() -> tuple:
+    tables = [model._meta.db_table for model in ROUTING_CONFIG_MODELS]
     parts = ", ".join(
         f"(SELECT count(*) FROM {table}), (SELECT max(id) FROM {table}), (SELECT max(updated_at) FROM {table})"
         for table in tables
@@ -104,26 +114,40 @@ def _rules_fingerprint() -> tuple:
 
 
 def routing_rules_cache_clear(**_signal_kwargs) -> None:
-    """Forget this process's rules (connected to saves and deletes of rules, actions and queues)."""
-    _rules_cache.clear()
+    """Forget this process's rules and policies (connected to saves and deletes of their models)."""
+    _config_cache.clear()
+
+
+def _routing_config() -> _RoutingConfig:
+    cached = _config_cache.get("config")
+    now = time.monotonic()
+    if cached is not None and now - cached.checked_at < settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS:
+        return cached
+    fingerprint = _config_fingerprint()
+    if cached is not None and cached.fingerprint == fingerprint:
+        _config_cache["config"] = replace(cached, checked_at=now)
+        return cached
+    config = _RoutingConfig(
+        fingerprint=fingerprint,
+        checked_at=now,
+        rules=routing_rules_active_load(),
+        sla_policies=list(SlaPolicy.objects.filter(is_active=True)),
+    )
+    if config.rules[-1].pk and fingerprint == _config_fingerprint():
+        with _config_cache_lock:
+            _config_cache["config"] = config
+    return config
 
 
 def routing_rules_active() -> list[RoutingRule]:
     """The active rules in evaluation order with their actions, the fallback last. No query, or one,
     when nothing changed since this process last loaded them (the instances are shared: read only)."""
-    cached = _rules_cache.get("rules")
-    now = time.monotonic()
-    if cached is not None and now - cached[1] < settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS:
-        return cached[2]
-    fingerprint = _rules_fingerprint()
-    if cached is not None and cached[0] == fingerprint:
-        _rules_cache["rules"] = (fingerprint, now, cached[2])
-        return cached[2]
-    rules = routing_rules_active_load()
-    if rules[-1].pk and fingerprint == _rules_fingerprint():
-        with _rules_cache_lock:
-            _rules_cache["rules"] = (fingerprint, now, rules)
-    return rules
+    return _routing_config().rules
+
+
+def sla_policies_active() -> list[SlaPolicy]:
+    """The active SLA policies in order (cached with the rules; shared instances: read only)."""
+    return _routing_config().sla_policies
 
 
 def routing_rules_active_load() -> list[RoutingRule]:

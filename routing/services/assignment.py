@@ -1,7 +1,6 @@
 """Push assignment, reassignment and the bookkeeping that keeps owner, assigned_at and the rep's
 open-lead counter consistent. Lock order: see routing/locks.py (lead rows, then rep rows)."""
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -13,12 +12,13 @@ from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
+from core.sql import rows_insert_together
 from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from routing.locks import leads_for_reassign, reps_for_recount
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
 from routing.selectors import lead_open_ids_for_rep
 from routing.services.engine import Decision, rep_local_today, routing_decide
-from routing.services.sla import sla_clock_restart
+from routing.services.sla import sla_clock_build, sla_clock_restart
 
 # A push decision that loses a race for a rep's last slot decides again with fresh rep rows.
 MAX_ROUTE_ATTEMPTS = 25
@@ -141,8 +141,9 @@ def _fresh_route_write(
     *, lead: Lead, decision: Decision, now: datetime, actor: AbstractBaseUser | None, reason: str
 ) -> Assignment:
     """The writes of routing a lead captured in this transaction, in one statement on PostgreSQL
-    (data-modifying CTEs): the owner or the queue entry, the assignment and the timeline activity.
-    The same rows as the ORM path below; one round trip instead of three on the intake path."""
+    (core.sql): the assignment, its timeline activity, the owner's response clock or the queue
+    entry, and the lead's owner. The same rows as the ORM path below; one round trip instead of
+    five on the intake path."""
     rep, queue = decision.rep, decision.queue if decision.rep is None else None
     assignment = Assignment(
         lead=lead,
@@ -159,48 +160,26 @@ def _fresh_route_write(
     )
     payload = {"method": assignment.method, "reason": assignment.reason}
     payload.update({"owner": rep.user_id} if rep is not None else {"queue": queue.name if queue else ""})
-    a, act, lead_t = Assignment._meta.db_table, Activity._meta.db_table, Lead._meta.db_table
-    sql = (
-        f"WITH a AS (INSERT INTO {a} (lead_id, rep_id, queue_id, rule_id, rule_name, method, arm, candidates, "
-        "reason, actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s) RETURNING id), "
-        f"t AS (INSERT INTO {act} (lead_id, kind, occurred_at, actor_id, payload) "
-        "SELECT %s, %s, %s, %s, jsonb_build_object('assignment', a.id) || %s::jsonb FROM a)"
-    )
-    params: list = [
-        lead.pk,
-        rep.pk if rep else None,
-        queue.pk if queue else None,
-        decision.rule.pk,
-        assignment.rule_name,
-        assignment.method,
-        assignment.arm,
-        json.dumps(assignment.candidates),
-        assignment.reason,
-        actor.pk if actor else None,
-        now,
-        lead.pk,
-        ActivityKind.ASSIGNED,
-        now,
-        actor.pk if actor else None,
-        json.dumps(payload),
-    ]
+    activity = Activity(lead=lead, kind=ActivityKind.ASSIGNED, occurred_at=now, actor=actor, payload=payload)
     if rep is not None:
-        sql += f", o AS (UPDATE {lead_t} SET owner_id = %s, assigned_at = %s WHERE id = %s)"
-        params += [rep.user_id, now, lead.pk]
+        lead.owner, lead.assigned_at = rep.user, now
+        follow_up = sla_clock_build(lead=lead, assignment=assignment)  # always a clock for an owner
+        update = (lead, ["owner", "assigned_at"])
     else:
-        sql += (
-            f", q AS (INSERT INTO {QueueEntry._meta.db_table} (lead_id, queue_id, score, enqueued_at, due_at) "
-            "VALUES (%s, %s, %s, %s, %s))"
-        )
-        params += [lead.pk, queue.pk, lead.score, now, now + timedelta(minutes=queue.sla_minutes)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql + " SELECT id FROM a", params)
-        assignment.pk = cursor.fetchone()[0]
-    assignment._state.adding = False
-    sla_clock_restart(lead=lead, assignment=assignment, fresh=True)
-    lead.owner = rep.user if rep else None
-    lead.assigned_at = now if rep else None
+        lead.owner, lead.assigned_at = None, None
+        due_at = now + timedelta(minutes=queue.sla_minutes)
+        follow_up = QueueEntry(lead=lead, queue=queue, score=lead.score, enqueued_at=now, due_at=due_at)
+        update = None
+    rows_insert_together(
+        [assignment, activity, follow_up],
+        sql_for={(1, "payload"): "jsonb_build_object('assignment', {r0}) || %s", (2, "assignment_id"): "{r0}"}
+        if rep is not None
+        else {(1, "payload"): "jsonb_build_object('assignment', {r0}) || %s"},
+        update=update,
+    )
+    activity.payload = {"assignment": assignment.pk, **payload}
     if rep is not None:
+        follow_up.assignment = assignment
         _owner_notification_request()
     return assignment
 

@@ -27,6 +27,7 @@ from routing.models import (
     SlaPolicy,
     TeamCalendar,
 )
+from routing.selectors import sla_policies_active
 from routing.sla_locks import alerts_unsent_for_update, clocks_due_for_update
 
 logger = logging.getLogger(__name__)
@@ -153,15 +154,23 @@ def sla_clock_restart(*, lead: Lead, assignment: Assignment, fresh: bool = False
         ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING_CLOCK_STATUSES).update(
             status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
         )
+    clock = sla_clock_build(lead=lead, assignment=assignment)
+    if clock is not None:
+        clock.save(force_insert=True)
+    return clock
+
+
+def sla_clock_build(*, lead: Lead, assignment: Assignment) -> ResponseClock | None:
+    """The unsaved clock a new owner gets (None for a queue assignment): the policy that applies,
+    its deadlines from the assignment time. Intake writes it together with the assignment."""
     rep = assignment.rep
     if rep is None:
         return None
-    policy = sla_policy_for(
-        lead=lead, rule_id=assignment.rule_id, policies=list(SlaPolicy.objects.filter(is_active=True))
-    )
+    now = assignment.created_at
+    policy = sla_policy_for(lead=lead, rule_id=assignment.rule_id, policies=sla_policies_active())
     calendar = calendar_for_team(team_id=rep.team_id) if policy.business_hours else None
     times = clock_times_compute(policy=policy, start=now, calendar=calendar)
-    return ResponseClock.objects.create(
+    return ResponseClock(
         lead_id=lead.pk,
         rep=rep,
         team_id=rep.team_id,

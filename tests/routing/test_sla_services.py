@@ -70,6 +70,18 @@ def test_intake_through_the_api_starts_the_clock(team, key_client):
     assert ResponseClock.objects.filter(lead_id=response.json()["id"], status=ClockStatus.OPEN).exists()
 
 
+def test_a_policy_edit_reaches_the_next_intake_despite_the_cached_policies(team, key_client, settings):
+    # given: policies cached for an hour in this process, a lead routed under the 5-minute default
+    settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS = 3600
+    key_client.post("/api/v1/leads/", {"email": "before@x.example"}, format="json")
+    # when: an admin adds a 2-minute default (saved in this process)
+    SlaPolicy.objects.create(name="Two minutes", is_default=True, first_touch_seconds=120)
+    lead_id = key_client.post("/api/v1/leads/", {"email": "after@x.example"}, format="json").json()["id"]
+    # then
+    clock = ResponseClock.objects.get(lead_id=lead_id)
+    assert clock.due_at - clock.started_at == dt.timedelta(minutes=2)
+
+
 def test_first_touch_stops_the_clock_and_keeps_time_to_first_touch(team):
     # given
     lead, _ = route()
