@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
@@ -39,22 +39,30 @@ def rep_capacity_take(*, rep: RepProfile, now: datetime, expected_routed_total: 
     """Give the rep one more open lead if they are under capacity and daily cap (one conditional
     UPDATE, which also holds the rep's row lock until commit). With `expected_routed_total`, it
     succeeds only if no one routed to this rep since we read it: round-robin stays exact under
-    concurrency."""
-    today = rep_local_today(rep=rep, now=now)
-    condition = Q(pk=rep.pk, is_active=True, open_leads__lt=F("capacity")) & (
-        Q(assigned_on__isnull=True) | ~Q(assigned_on=today) | Q(assigned_today__lt=F("daily_cap"))
-    )
-    if expected_routed_total is not None:
-        condition &= Q(routed_total=expected_routed_total)
-    changes = {
-        "open_leads": F("open_leads") + 1,
-        "assigned_today": Case(When(assigned_on=today, then=F("assigned_today") + 1), default=Value(1)),
-        "assigned_on": today,
-        "last_assigned_at": now,
-    }
+    concurrency. The SQL is fixed text (every push routing runs it; compiling the equivalent
+    queryset update cost a tenth of an intake's CPU)."""
+    ops = connection.ops
+    today = ops.adapt_datefield_value(rep_local_today(rep=rep, now=now))
+    sql = _CAPACITY_TAKE_SQL
+    params: list = [today, today, ops.adapt_datetimefield_value(now)]
     if balances:
-        changes["routed_total"] = F("routed_total") + 1
-    return RepProfile.objects.filter(condition).update(**changes) == 1
+        sql = sql.replace("/*balances*/", ", routed_total = routed_total + 1")
+    sql_where = " AND routed_total = %s" if expected_routed_total is not None else ""
+    params += [rep.pk, today]
+    if expected_routed_total is not None:
+        params.append(expected_routed_total)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + sql_where, params)
+        return cursor.rowcount == 1
+
+
+_CAPACITY_TAKE_SQL = (
+    f"UPDATE {RepProfile._meta.db_table} SET open_leads = open_leads + 1, "
+    "assigned_today = CASE WHEN assigned_on = %s THEN assigned_today + 1 ELSE 1 END, "
+    "assigned_on = %s, last_assigned_at = %s/*balances*/ "
+    "WHERE id = %s AND is_active AND open_leads < capacity "
+    "AND (assigned_on IS NULL OR assigned_on <> %s OR assigned_today < daily_cap)"
+)
 
 
 class _LostRace(Exception):
