@@ -192,6 +192,25 @@ def _reference_body(person: dict, rng: random.Random) -> bytes:
     ).encode()
 
 
+# What intake does in a configured installation: a round-robin rule over a team of 8 reps who are
+# always available with room to spare, so each new lead gets an owner, a capacity count, an SLA
+# clock and an owner notification (the fallback-queue-only path of an empty database is cheaper).
+REPS_SETUP = """
+import datetime
+from django.contrib.auth import get_user_model
+from routing.models import Method, Queue, RepProfile, RoutingRule, RuleAction, Team
+team = Team.objects.create(name="Bench team")
+for n in range(8):
+    user = get_user_model().objects.create(username=f"bench-rep-{n}", email=f"bench-rep-{n}@leadops.example")
+    RepProfile.objects.create(
+        user=user, team=team, capacity=10**8, daily_cap=10**8, work_days=list(range(7)),
+        work_start=datetime.time(0), work_end=datetime.time(23, 59, 59),
+    )
+rule = RoutingRule.objects.create(name="Bench: round-robin", position=1, queue=Queue.objects.create(name="Bench"))
+RuleAction.objects.create(rule=rule, arm="A", method=Method.ROUND_ROBIN, team=team)
+"""
+
+
 # --- scenarios and the load generator ---------------------------------------------------------
 
 
@@ -488,6 +507,8 @@ class Server:
         _manage(self.env, "migrate", "--no-input", "-v", "0")
         _manage(self.env, "flush", "--no-input", "-v", "0")
         _redis_flush(self.args.broker_url)
+        if self.args.routing == "reps":
+            _manage(self.env, "shell", "-c", REPS_SETUP)
         return _manage(self.env, "create_api_key", "Bench web form", "--name", "bench").strip().splitlines()[-1]
 
     def start(self) -> None:
@@ -591,6 +612,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("process", "thread"), default="process", help="one process per client")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
     parser.add_argument("--pool", type=int, default=50, help="returning people in the repeated scenarios")
+    parser.add_argument(
+        "--routing",
+        choices=("reps", "queue"),
+        default="reps",
+        help="new leads pushed round-robin to 8 reps (default; owner, capacity, SLA clock, notification) "
+        "or only the fallback queue (an empty database's routing)",
+    )
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/leadops_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/4")
@@ -637,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             host, port, salt = "127.0.0.1", server.port, 0
         print(
             f"server: {args.url or f'gunicorn 127.0.0.1:{port}, {args.workers} sync workers, production settings'}; "
+            f"routing: {'round-robin to 8 reps' if args.routing == 'reps' or args.url else 'fallback queue'}; "
             f"clients: {args.mode} each; {args.seconds:g} s per scenario x {args.rounds} round(s); "
             f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}",
             flush=True,
