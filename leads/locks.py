@@ -38,7 +38,10 @@ def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> list
         rows = cursor.fetchall()
     leads = []
     for raw in rows:
-        row = [_converted(value, col, converters) for value, (col, converters) in zip(raw, columns, strict=True)]
+        row = list(raw)
+        for index, col, converters in columns:  # the columns that have converters only
+            for converter in converters:  # what the ORM's compiler applies: JSON, SQLite dates, ...
+                row[index] = converter(row[index], col, connection)
         values, start = [], 0
         for _model, attnames in shapes:
             values.append(row[start : start + len(attnames)])
@@ -52,12 +55,6 @@ def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> list
 
 
 _MATCH_RELATED = ("owner", "source", "campaign")
-
-
-def _converted(value, col, converters):
-    for converter in converters:  # what the ORM's compiler applies: JSON decoding, SQLite dates, ...
-        value = converter(value, col, connection)
-    return value
 
 
 @cache
@@ -82,6 +79,9 @@ def _matching_sql(by: tuple[str, ...], vendor: str) -> tuple[str, list[tuple[typ
         f"SELECT {', '.join(columns)} FROM {quote(Lead._meta.db_table)} l {' '.join(joins)} "
         f"WHERE {where} ORDER BY l.{quote(Lead._meta.pk.column)}{lock}"
     )
-    cols = [field.get_col(field.model._meta.db_table) for field in all_fields]
-    converters = [(col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)) for col in cols]
+    converters = []
+    for index, field in enumerate(all_fields):
+        col = field.get_col(field.model._meta.db_table)
+        if col_converters := connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+            converters.append((index, col, col_converters))
     return sql, shapes, converters

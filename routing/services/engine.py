@@ -313,10 +313,12 @@ def _candidate_query(vendor: str) -> tuple[str, list[str], list[str], list[tuple
     """SQL, attribute names and per-column value converters (what the ORM would apply: JSON,
     SQLite booleans/dates/times), built once per process and database vendor."""
     sql, rep_fields, user_fields = _candidate_sql()
-    converters = []
-    for model_field in [*rep_fields, *user_fields]:
+    converters = []  # (index, column, converters) of the columns that have any
+    for index, model_field in enumerate([*rep_fields, *user_fields]):
         column = model_field.get_col(model_field.model._meta.db_table)
-        converters.append((column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+        column_converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if column_converters:
+            converters.append((index, column, column_converters))
     return sql, [f.attname for f in rep_fields], [f.attname for f in user_fields], converters
 
 
@@ -355,7 +357,7 @@ def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = f
         rows = cursor.fetchall()
     for row in rows:
         values = list(row)
-        for index, (column, column_converters) in enumerate(converters):
+        for index, column, column_converters in converters:
             for convert in column_converters:
                 values[index] = convert(values[index], column, connection)
         rep = RepProfile.from_db(connection.alias, rep_names, values[:split])
