@@ -35,32 +35,39 @@ class RepAtCapacity(ApplicationError):
     code = "rep_at_capacity"
 
 
-def rep_capacity_take(*, rep: RepProfile, now: datetime, expected_routed_total: int | None, balances: bool) -> bool:
+def rep_capacity_take(
+    *, rep: RepProfile, now: datetime, expected_routed_total: int | None, balances: bool, skip_locked: bool = False
+) -> bool:
     """Give the rep one more open lead if they are under capacity and daily cap (one conditional
     UPDATE, which also holds the rep's row lock until commit). With `expected_routed_total`, it
     succeeds only if no one routed to this rep since we read it: round-robin stays exact under
-    concurrency. The SQL is fixed text (every push routing runs it; compiling the equivalent
-    queryset update cost a tenth of an intake's CPU)."""
+    concurrency. `skip_locked` (PostgreSQL): fail at once, holding no lock, if a concurrent
+    transaction holds the rep. The SQL is fixed text (every push routing runs it; compiling the
+    equivalent queryset update cost a tenth of an intake's CPU)."""
     ops = connection.ops
     today = ops.adapt_datefield_value(rep_local_today(rep=rep, now=now))
-    sql = _CAPACITY_TAKE_SQL
-    params: list = [today, today, ops.adapt_datetimefield_value(now)]
-    if balances:
-        sql = sql.replace("/*balances*/", ", routed_total = routed_total + 1")
-    sql_where = " AND routed_total = %s" if expected_routed_total is not None else ""
-    params += [rep.pk, today]
-    if expected_routed_total is not None:
-        params.append(expected_routed_total)
+    changes = _CAPACITY_CHANGES + (", routed_total = routed_total + 1" if balances else "")
+    condition = _CAPACITY_CONDITION + (" AND routed_total = %s" if expected_routed_total is not None else "")
+    condition_params: list = [rep.pk, today] + ([expected_routed_total] if expected_routed_total is not None else [])
+    table = RepProfile._meta.db_table
+    if skip_locked:
+        where = f"id = (SELECT id FROM {table} WHERE {condition} FOR NO KEY UPDATE SKIP LOCKED)"
+    else:
+        where = condition
     with connection.cursor() as cursor:
-        cursor.execute(sql + sql_where, params)
+        cursor.execute(
+            f"UPDATE {table} SET {changes} WHERE {where}",
+            [today, today, ops.adapt_datetimefield_value(now), *condition_params],
+        )
         return cursor.rowcount == 1
 
 
-_CAPACITY_TAKE_SQL = (
-    f"UPDATE {RepProfile._meta.db_table} SET open_leads = open_leads + 1, "
-    "assigned_today = CASE WHEN assigned_on = %s THEN assigned_today + 1 ELSE 1 END, "
-    "assigned_on = %s, last_assigned_at = %s/*balances*/ "
-    "WHERE id = %s AND is_active AND open_leads < capacity "
+_CAPACITY_CHANGES = (
+    "open_leads = open_leads + 1, assigned_today = CASE WHEN assigned_on = %s THEN assigned_today + 1 ELSE 1 END, "
+    "assigned_on = %s, last_assigned_at = %s"
+)
+_CAPACITY_CONDITION = (
+    "id = %s AND is_active AND open_leads < capacity "
     "AND (assigned_on IS NULL OR assigned_on <> %s OR assigned_today < daily_cap)"
 )
 
@@ -69,11 +76,22 @@ class _LostRace(Exception):
     pass
 
 
-def _rep_capacity_take_or_release(*, decision: Decision, now: datetime) -> bool:
-    """Take the chosen rep's capacity inside a savepoint. A conditional UPDATE that waited for a
-    concurrent transaction and then found the row changed still keeps that row locked in
-    PostgreSQL; rolling back to the savepoint drops the lock, so a transaction never holds more
-    than the one rep it got (no deadlocks between concurrent pushes)."""
+def _rep_capacity_take_or_release(*, decision: Decision, now: datetime, first_attempt: bool) -> bool:
+    """Take the chosen rep's capacity, never keeping a lock on a rep it did not get.
+
+    A conditional UPDATE that waited for a concurrent transaction and then found the row changed
+    still keeps that row locked in PostgreSQL; two pushes each holding one rep and waiting for the
+    other's would deadlock. So a first attempt does not wait (SKIP LOCKED: no savepoint, the
+    usual case), and a retry, which must wait for the concurrent push to commit so that the
+    decision sees its outcome, runs in a savepoint whose rollback drops the lock."""
+    if first_attempt and connection.vendor == "postgresql":
+        return rep_capacity_take(
+            rep=decision.rep,
+            now=now,
+            expected_routed_total=decision.expected_routed_total,
+            balances=decision.balances,
+            skip_locked=True,
+        )
     try:
         with transaction.atomic():
             if not rep_capacity_take(
@@ -235,11 +253,11 @@ def _route(
 
     rules = routing_rules_active()
     decision = None
-    for _ in range(MAX_ROUTE_ATTEMPTS):
+    for attempt in range(MAX_ROUTE_ATTEMPTS):
         decision = routing_decide(lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids)
         if decision.rep is None:
             break
-        if _rep_capacity_take_or_release(decision=decision, now=now):
+        if _rep_capacity_take_or_release(decision=decision, now=now, first_attempt=attempt == 0):
             break
     else:
         decision.queue, decision.rep = decision.rule.queue, None
