@@ -197,10 +197,15 @@ class RuleAction(BaseModel):
 class Assignment(models.Model):
     """Every routing decision that gave a lead an owner or put it in a queue, with its explanation."""
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="assignments")
-    rep = models.ForeignKey(RepProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments")
+    # Every routing writes one: lead, rep and rule are served by the composite indexes below.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    rep = models.ForeignKey(
+        RepProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments", db_index=False
+    )
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rule = models.ForeignKey(
+        RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     rule_name = models.CharField(max_length=160, blank=True)
     method = models.CharField(max_length=20, choices=Method.choices)
     arm = models.CharField(max_length=1, choices=Arm.choices, blank=True)
@@ -329,9 +334,13 @@ class ResponseClock(models.Model):
     escalate); NULL once nothing is left to do."""
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="response_clocks")
-    rep = models.ForeignKey(RepProfile, on_delete=models.CASCADE, related_name="response_clocks")
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Every push writes a clock: rep and team are served by clock_rep_started / clock_team_started,
+    # and deleting a policy (rare) may scan; no single-column indexes of their own.
+    rep = models.ForeignKey(RepProfile, on_delete=models.CASCADE, related_name="response_clocks", db_index=False)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     escalation = models.CharField(max_length=10, choices=SlaEscalation.choices, default=SlaEscalation.REASSIGN)
     status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.OPEN)
