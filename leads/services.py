@@ -383,8 +383,9 @@ def _intake_rows_insert(
             return False
         if update_lead_fields:
             submission.lead.save(update_fields=update_lead_fields)
-        for row in rows:
-            row.lead = row.lead  # the lead's id, now that it has one
+        if new_lead is not None:
+            for row in rows:
+                row.lead = new_lead  # sets the id it has now
         submission.save(force_insert=True)
         activity.payload["submission_id"] = submission.pk
         for row in (activity, *rest):
