@@ -60,6 +60,32 @@ def rows_insert_together(
     return True
 
 
+# --- reading rows of hand-written SELECTs -------------------------------------------------------
+
+
+def column_converters(fields: Sequence[models.Field]) -> list[tuple[int, object, list]]:
+    """For a SELECT of these fields' columns, in order: (index, column, converters) of each column
+    whose raw value the ORM would convert (JSON decoding, SQLite dates, booleans, ...). Build once
+    per statement and process; `row_convert` applies it."""
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        if found := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            converters.append((index, column, found))
+    return converters
+
+
+def row_convert(row: Sequence, converters: list[tuple[int, object, list]]) -> list:
+    """The row's values as the ORM would hand them to `Model.from_db`."""
+    values = list(row)
+    for index, column, column_converters in converters:
+        for convert in column_converters:
+            values[index] = convert(values[index], column, connection)
+    return values
+
+
+# --- inserting rows --------------------------------------------------------------------------------
+
 _PLAIN_TYPES = {
     models.CharField: (str,),
     models.TextField: (str,),

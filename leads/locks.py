@@ -9,6 +9,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import Model, QuerySet
 
+from core.sql import column_converters, row_convert
 from leads.models import Lead
 
 
@@ -38,10 +39,7 @@ def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> list
         rows = cursor.fetchall()
     leads = []
     for raw in rows:
-        row = list(raw)
-        for index, col, converters in columns:  # the columns that have converters only
-            for converter in converters:  # what the ORM's compiler applies: JSON, SQLite dates, ...
-                row[index] = converter(row[index], col, connection)
+        row = row_convert(raw, columns)
         values, start = [], 0
         for _model, attnames in shapes:
             values.append(row[start : start + len(attnames)])
@@ -79,9 +77,4 @@ def _matching_sql(by: tuple[str, ...], vendor: str) -> tuple[str, list[tuple[typ
         f"SELECT {', '.join(columns)} FROM {quote(Lead._meta.db_table)} l {' '.join(joins)} "
         f"WHERE {where} ORDER BY l.{quote(Lead._meta.pk.column)}{lock}"
     )
-    converters = []
-    for index, field in enumerate(all_fields):
-        col = field.get_col(field.model._meta.db_table)
-        if col_converters := connection.ops.get_db_converters(col) + col.get_db_converters(connection):
-            converters.append((index, col, col_converters))
-    return sql, shapes, converters
+    return sql, shapes, column_converters(all_fields)

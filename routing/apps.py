@@ -7,9 +7,9 @@ class RoutingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from routing.selectors import ROUTING_CONFIG_MODELS, routing_rules_cache_clear
+        from routing.selectors import ROUTING_CONFIG_MODELS, routing_config_cache_clear
 
         # Other processes notice an edit within LEADOPS_ROUTING_RULES_RECHECK_SECONDS; this one at once.
         for model in ROUTING_CONFIG_MODELS:
-            post_save.connect(routing_rules_cache_clear, sender=model, dispatch_uid=f"rules-cache-{model.__name__}")
-            post_delete.connect(routing_rules_cache_clear, sender=model, dispatch_uid=f"rules-del-{model.__name__}")
+            post_save.connect(routing_config_cache_clear, sender=model, dispatch_uid=f"rules-cache-{model.__name__}")
+            post_delete.connect(routing_config_cache_clear, sender=model, dispatch_uid=f"rules-del-{model.__name__}")

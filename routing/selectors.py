@@ -113,7 +113,7 @@ def _config_fingerprint() -> tuple:
         return (connection.settings_dict["NAME"], *cursor.fetchone())
 
 
-def routing_rules_cache_clear(**_signal_kwargs) -> None:
+def routing_config_cache_clear(**_signal_kwargs) -> None:
     """Forget this process's rules and policies (connected to saves and deletes of their models)."""
     _config_cache.clear()
 

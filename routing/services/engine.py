@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Q
 
 from core.exceptions import ApplicationError
+from core.sql import column_converters, row_convert
 from leads.models import Account, Lead
 from routing.models import Arm, MatchMode, Method, Queue, RepProfile, RoutingRule, RuleAction, Territory
 from routing.selectors import routing_rules_active
@@ -313,12 +314,7 @@ def _candidate_query(vendor: str) -> tuple[str, list[str], list[str], list[tuple
     """SQL, attribute names and per-column value converters (what the ORM would apply: JSON,
     SQLite booleans/dates/times), built once per process and database vendor."""
     sql, rep_fields, user_fields = _candidate_sql()
-    converters = []  # (index, column, converters) of the columns that have any
-    for index, model_field in enumerate([*rep_fields, *user_fields]):
-        column = model_field.get_col(model_field.model._meta.db_table)
-        column_converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if column_converters:
-            converters.append((index, column, column_converters))
+    converters = column_converters([*rep_fields, *user_fields])
     return sql, [f.attname for f in rep_fields], [f.attname for f in user_fields], converters
 
 
@@ -356,10 +352,7 @@ def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = f
         cursor.execute(sql.format(scope=scope, exclude=exclude), params)
         rows = cursor.fetchall()
     for row in rows:
-        values = list(row)
-        for index, column, column_converters in converters:
-            for convert in column_converters:
-                values[index] = convert(values[index], column, connection)
+        values = row_convert(row, converters)
         rep = RepProfile.from_db(connection.alias, rep_names, values[:split])
         rep._state.fields_cache["user"] = User.from_db(connection.alias, user_names, values[split:])
         reps.append(rep)

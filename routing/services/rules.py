@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from routing.models import RULE_METHODS, Arm, Method, Queue, RepProfile, RoutingRule, RuleAction, Team
-from routing.selectors import routing_rules_cache_clear
+from routing.selectors import routing_config_cache_clear
 from routing.services.engine import SKILL_KINDS, InvalidRule, conditions_validate
 
 
@@ -104,7 +104,7 @@ def routing_rule_move(*, rule_id: int, direction: str) -> RoutingRule:
     for position, rule in enumerate(rules, start=1):
         # updated_at too: the routers' rule caches notice the change by it (routing/selectors.py).
         RoutingRule.objects.filter(pk=rule.pk).update(position=position * 10, updated_at=timezone.now())
-    routing_rules_cache_clear()  # bulk updates send no signals
+    routing_config_cache_clear()  # bulk updates send no signals
     return RoutingRule.objects.get(pk=rule_id)
 
 
