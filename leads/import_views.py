@@ -26,7 +26,6 @@ from leads.imports import (
     import_start,
 )
 from leads.models import ImportJob, ImportStatus
-from leads.services import source_get_or_create
 
 import_required = permission_required("leads.import_leads", raise_exception=True)
 
@@ -107,9 +106,13 @@ def import_list(request: HtmxHttpRequest) -> HttpResponse:
 def import_upload(request: HtmxHttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST, request.FILES)
     if form.is_valid():
-        source = form.cleaned_data["source"] or source_get_or_create(name=form.cleaned_data["new_source"])
         try:
-            job = import_job_create(user=request.user, upload=form.cleaned_data["file"], source=source)
+            job = import_job_create(
+                user=request.user,
+                upload=form.cleaned_data["file"],
+                source=form.cleaned_data["source"],
+                new_source_name=form.cleaned_data["new_source"],
+            )
         except ApplicationError as exc:
             form.add_error("file", exc.message)
         else:

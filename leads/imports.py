@@ -75,6 +75,7 @@ from leads.services import (
     _lead_build,  # the unsaved lead a first submission makes: the same values as the API's
     lead_data_normalize,
     lead_touch_apply,
+    source_get_or_create,
 )
 
 logger = logging.getLogger(__name__)
@@ -381,9 +382,13 @@ class RowReader:
 # --- upload, preview, start, cancel ------------------------------------------------------------------
 
 
-def import_job_create(*, user: AbstractBaseUser, upload: UploadedFile, source: Source) -> ImportJob:
+def import_job_create(
+    *, user: AbstractBaseUser, upload: UploadedFile, source: Source | None, new_source_name: str = ""
+) -> ImportJob:
     """Store the upload under MEDIA_ROOT, detect encoding and delimiter, read the header row and
-    suggest a mapping (the source's remembered one first)."""
+    suggest a mapping (the source's remembered one first). Without `source`, the source named
+    `new_source_name` is found or created, only once the file has passed its checks (a rejected
+    upload leaves no source behind)."""
     head = upload.read(SNIFF_BYTES)
     upload.seek(0)
     if not head.strip():
@@ -398,6 +403,8 @@ def import_job_create(*, user: AbstractBaseUser, upload: UploadedFile, source: S
         raise InvalidImport("The file has no header row.", field="file")
     if len(headers) > MAX_COLUMNS:
         raise InvalidImport(f"The file has {len(headers)} columns; at most {MAX_COLUMNS}.", field="file")
+    if source is None:
+        source = source_get_or_create(name=new_source_name)
     job = ImportJob(
         created_by=user,
         original_name=(upload.name or "upload.csv")[:255],

@@ -409,6 +409,16 @@ def test_import_pages_need_the_import_permission(client, rep_user):
     assert client.get(reverse("leads-import:list")).status_code == 403
 
 
+def test_a_rejected_upload_leaves_no_new_source_behind(client, ops_user):
+    # given
+    client.force_login(ops_user)
+    # when: an empty file, with a new source named
+    response = client.post(reverse("leads-import:upload"), {"file": upload("   \n"), "new_source": "Fair 2027"})
+    # then
+    assert response.status_code == 400 and "The file is empty." in response.content.decode()
+    assert not Source.objects.filter(name="Fair 2027").exists() and not ImportJob.objects.exists()
+
+
 def test_upload_map_preview_start_and_follow_progress(client, ops_user):
     # given
     client.force_login(ops_user)
