@@ -742,6 +742,53 @@ def lead_merge(*, survivor_id: int, duplicate_ids: list[int], actor: AbstractBas
     return survivor
 
 
+# --- bulk actions -------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    done: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # lead id -> why it was not changed
+
+
+def leads_bulk_apply(
+    *,
+    user: AbstractBaseUser,
+    action: str,
+    lead_ids: list[int],
+    to_stage: str = "",
+    tag: str = "",
+    reason: str = "",
+    to_rep_id: int | None = None,
+) -> BulkResult:
+    """One bulk action ("stage", "tag" or "reassign") on those of `lead_ids` the user may see,
+    lead by lead: each its own short transaction, so one refused lead does not undo the others.
+    Reassignment goes to `to_rep_id`, or through the rules without the current owner."""
+    from leads.selectors import lead_list_for_user
+    from routing.selectors import rep_active_get
+    from routing.services import lead_reassign
+
+    visible = lead_list_for_user(user=user).filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True)
+    to_rep = None
+    if action == "reassign" and to_rep_id:
+        to_rep = rep_active_get(rep_id=to_rep_id)
+        if to_rep is None:
+            raise ApplicationError("Choose an active rep.", field="to_rep")
+    result = BulkResult()
+    for lead_id in list(visible):
+        try:
+            if action == "stage":
+                lead_stage_change(lead_id=lead_id, to_stage=to_stage, actor=user, reason=reason or "bulk")
+            elif action == "tag":
+                lead_update(lead_id=lead_id, actor=user, add_tags=[tag])
+            else:
+                lead_reassign(lead_id=lead_id, actor=user, reason=reason, to_rep=to_rep)
+            result.done += 1
+        except ApplicationError as exc:
+            result.failed[lead_id] = exc.message
+    return result
+
+
 # --- enrichment --------------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ from leads.selectors import (
     user_may_handle_privacy,
     user_sees_all_leads,
 )
-from leads.services import activity_log, lead_stage_change, lead_update
+from leads.services import activity_log, lead_stage_change, lead_update, leads_bulk_apply
 from routing.models import RepProfile, Team
 from routing.services import lead_reassign
 
@@ -225,37 +225,6 @@ _BULK_PERMISSIONS = {
 }
 
 
-def _bulk_apply(*, request: HtmxHttpRequest, data: dict[str, Any]) -> tuple[int, dict[int, str]]:
-    """Apply one bulk action lead by lead (each its own short transaction). Returns (done, failed)."""
-    action = data["action"]
-    lead_ids = list(
-        lead_list_for_user(user=request.user)
-        .filter(pk__in=data["lead_ids"])
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    to_rep = None
-    if action == "reassign" and data.get("to_rep"):
-        to_rep = RepProfile.objects.select_related("user").filter(pk=data["to_rep"], is_active=True).first()
-        if to_rep is None:
-            raise ApplicationError("Choose an active rep.", field="to_rep")
-    done, failed = 0, {}
-    for lead_id in lead_ids:
-        try:
-            if action == "stage":
-                lead_stage_change(
-                    lead_id=lead_id, to_stage=data["to_stage"], actor=request.user, reason=data["reason"] or "bulk"
-                )
-            elif action == "tag":
-                lead_update(lead_id=lead_id, actor=request.user, add_tags=[data["tag"]])
-            else:
-                lead_reassign(lead_id=lead_id, actor=request.user, reason=data["reason"], to_rep=to_rep)
-            done += 1
-        except ApplicationError as exc:
-            failed[lead_id] = exc.message
-    return done, failed
-
-
 @login_required
 @require_POST
 def lead_bulk(request: HtmxHttpRequest) -> HttpResponse:
@@ -266,7 +235,17 @@ def lead_bulk(request: HtmxHttpRequest) -> HttpResponse:
         if not request.user.has_perm(_BULK_PERMISSIONS[form.cleaned_data["action"]]):
             raise PermissionDenied
         try:
-            done, failed = _bulk_apply(request=request, data=form.cleaned_data)
+            data = form.cleaned_data
+            result = leads_bulk_apply(
+                user=request.user,
+                action=data["action"],
+                lead_ids=data["lead_ids"],
+                to_stage=data.get("to_stage") or "",
+                tag=data.get("tag") or "",
+                reason=data.get("reason") or "",
+                to_rep_id=data.get("to_rep"),
+            )
+            done, failed = result.done, result.failed
         except ApplicationError as exc:
             error = exc.message
         else:

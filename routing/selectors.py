@@ -42,6 +42,11 @@ def rep_get_for_user(*, user: AbstractBaseUser) -> RepProfile | None:
     return RepProfile.objects.select_related("team", "user").filter(user=user).first()
 
 
+def rep_active_get(*, rep_id: int) -> RepProfile | None:
+    """An active rep by id (a chosen new owner), with their user."""
+    return RepProfile.objects.select_related("user").filter(pk=rep_id, is_active=True).first()
+
+
 def rep_get_for_user_or_403(*, user: AbstractBaseUser) -> RepProfile:
     rep = rep_get_for_user(user=user)
     if rep is None:

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from core.exceptions import ApplicationError
+from core.roles import Role
 from leads.enrichment import EnrichmentResult, enrichment_provider
 from leads.models import Account, Activity, ActivityKind, IntakeSubmission, Lead, Stage, StageChange
 from leads.normalization import company_domain_from_email, email_normalize, phone_to_e164
@@ -25,7 +26,9 @@ from leads.services import (
     lead_enrichment_run,
     lead_merge,
     lead_stage_change,
+    leads_bulk_apply,
 )
+from tests.core.factories import UserFactory
 from tests.leads.factories import ActivityFactory, LeadFactory, SourceFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -343,3 +346,18 @@ def test_a_dry_run_sample_lead_is_normalised_like_intake():
         "initech.com",
         "+4930901820",
     )
+
+
+def test_a_bulk_action_changes_each_lead_on_its_own_and_only_visible_ones():
+    # given: a rep's two leads (one already won: it cannot go back to working) and another rep's lead
+    rep, other = UserFactory(with_role=Role.SALES_REP), UserFactory(with_role=Role.SALES_REP)
+    open_lead, won = LeadFactory(owner=rep, stage=Stage.NEW), LeadFactory(owner=rep, stage=Stage.WON)
+    theirs = LeadFactory(owner=other, stage=Stage.NEW)
+    # when
+    result = leads_bulk_apply(
+        user=rep, action="stage", lead_ids=[open_lead.pk, won.pk, theirs.pk], to_stage=Stage.WORKING
+    )
+    # then
+    assert result.done == 1 and list(result.failed) == [won.pk]
+    open_lead.refresh_from_db(), won.refresh_from_db(), theirs.refresh_from_db()
+    assert (open_lead.stage, won.stage, theirs.stage) == (Stage.WORKING, Stage.WON, Stage.NEW)
