@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError as InputValidationError
 
 from core.exceptions import ApplicationError
-from leads.exports import lead_export_lines
+from leads.exports import lead_csv_rows
 from leads.models import (
     Account,
     Activity,
@@ -359,10 +359,9 @@ class LeadAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected as CSV", permissions=["export"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Lead]) -> StreamingHttpResponse:
-        leads = queryset.select_related("owner", "source", "campaign").order_by("pk").iterator(chunk_size=2000)
         filename = f"leads-{timezone.localtime():%Y%m%d-%H%M}.csv"
         return StreamingHttpResponse(
-            lead_export_lines(leads=leads),
+            lead_csv_rows(leads=queryset.order_by("pk")),
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )

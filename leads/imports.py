@@ -47,7 +47,7 @@ from rest_framework import serializers
 from core.enqueue import enqueue_on_commit
 from core.exceptions import ApplicationError, NotFound
 from leads.api.intake import MAX_CUSTOM_FIELDS, IntakeInputSerializer, lead_data_from_validated
-from leads.exports import csv_safe
+from leads.exports import csv_safe, csv_stream_writer
 from leads.locks import leads_for_update
 from leads.models import (
     CLOSED_STAGES,
@@ -1012,14 +1012,9 @@ def import_job_get(*, job_id: int) -> ImportJob:
     return job
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def import_rejects_csv_lines(*, job: ImportJob) -> Iterator[str]:
     """The rejected rows as CSV: row number, reason, then the original columns (spreadsheet-safe)."""
-    writer = csv.writer(_Echo())
+    writer = csv_stream_writer()
     yield writer.writerow(["row", "reason", *job.headers])
     errors = job.row_errors.order_by("row_number").values_list("row_number", "reason", "values")
     for number, reason, values in errors.iterator(chunk_size=2000):
