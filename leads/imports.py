@@ -68,14 +68,14 @@ from leads.models import (
 )
 from leads.normalization import email_normalize
 from leads.services import (
-    _TOUCH_FIELDS,
     InvalidLeadData,
     LeadData,
-    _campaign_for,
-    _lead_build,  # the unsaved lead a first submission makes: the same values as the API's
+    campaign_for_submission,
+    lead_build_new,  # the unsaved lead a first submission makes: the same values as the API's
     lead_data_normalize,
     lead_touch_apply,
     source_get_or_create,
+    touch_build,
 )
 
 logger = logging.getLogger(__name__)
@@ -541,7 +541,9 @@ class _ImportRun:
             return self.job.campaign
         key = (data.campaign, data.utm_campaign)
         if key not in self.campaigns:
-            self.campaigns[key] = _campaign_for(name=data.campaign, utm_campaign=data.utm_campaign, source=self.source)
+            self.campaigns[key] = campaign_for_submission(
+                name=data.campaign, utm_campaign=data.utm_campaign, source=self.source
+            )
         return self.campaigns[key]
 
     def batch_commit(self, *, offset: int, raw: list[tuple[int, list[str]]]) -> None:
@@ -628,10 +630,9 @@ class _ImportRun:
             occurred_at = data.occurred_at or now
             campaign = self.campaign_for(data)
             channel = data.channel or self.default_channel
-            touch = {name: getattr(data, name) for name in _TOUCH_FIELDS if getattr(data, name)}
-            touch.update(at=occurred_at.isoformat(), channel=channel, source=self.source.name if self.source else "")
-            if campaign:
-                touch["campaign"] = campaign.name
+            touch = touch_build(
+                data=data, occurred_at=occurred_at, channel=channel, source=self.source, campaign=campaign
+            )
 
             # Same precedence as intake (leads.services._lead_add_touch): email first, then phone.
             lead = (by_email.get(row.email_normalized) if row.email_normalized else None) or (
@@ -639,7 +640,7 @@ class _ImportRun:
             )
             created = lead is None
             if created:
-                lead = _lead_build(
+                lead = lead_build_new(
                     data=data,
                     email_normalized=row.email_normalized,
                     source=self.source,

@@ -245,16 +245,13 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     occurred_at = data.occurred_at or now
     email_normalized = email_normalize(data.email) if data.email else ""
     source = context.source
-    campaign = _campaign_for(name=data.campaign, utm_campaign=data.utm_campaign, source=source)
+    campaign = campaign_for_submission(name=data.campaign, utm_campaign=data.utm_campaign, source=source)
     channel = data.channel or (source.channel if source else Channel.API)
-    touch = {name: getattr(data, name) for name in _TOUCH_FIELDS if getattr(data, name)}
-    touch.update(at=occurred_at.isoformat(), channel=channel, source=source.name if source else "")
-    if campaign:
-        touch["campaign"] = campaign.name
+    touch = touch_build(data=data, occurred_at=occurred_at, channel=channel, source=source, campaign=campaign)
 
     # Insert first (one round trip, no savepoint); a conflict on the email or phone index means
     # the person exists (perhaps committed a moment ago by a concurrent request we waited for).
-    lead = _lead_build(
+    lead = lead_build_new(
         data=data,
         email_normalized=email_normalized,
         source=source,
@@ -400,7 +397,19 @@ _CAMPAIGN_CACHE_SECONDS = 60
 _campaign_cache: dict[tuple[str, str], tuple[float, Campaign]] = {}
 
 
-def _campaign_for(*, name: str, utm_campaign: str, source: Source | None) -> Campaign | None:
+def touch_build(
+    *, data: LeadData, occurred_at: datetime, channel: str, source: Source | None, campaign: Campaign | None
+) -> dict[str, Any]:
+    """The attribution of one submission (first or last touch): UTM fields, referrer, landing
+    page, when, channel, source and campaign. Intake and CSV import record it the same way."""
+    touch: dict[str, Any] = {name: getattr(data, name) for name in _TOUCH_FIELDS if getattr(data, name)}
+    touch.update(at=occurred_at.isoformat(), channel=channel, source=source.name if source else "")
+    if campaign:
+        touch["campaign"] = campaign.name
+    return touch
+
+
+def campaign_for_submission(*, name: str, utm_campaign: str, source: Source | None) -> Campaign | None:
     """The named campaign, else the one tagged with this utm_campaign; unknown names are created
     so attribution is never lost (ops can merge or rename them later)."""
     if not name and not utm_campaign:
@@ -421,7 +430,7 @@ def _campaign_for(*, name: str, utm_campaign: str, source: Source | None) -> Cam
     return campaign
 
 
-def _lead_build(
+def lead_build_new(
     *,
     data: LeadData,
     email_normalized: str,
