@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
@@ -36,19 +36,31 @@ class RepAtCapacity(ApplicationError):
 
 
 def rep_capacity_take(
-    *, rep: RepProfile, now: datetime, expected_routed_total: int | None, balances: bool, skip_locked: bool = False
+    *,
+    rep: RepProfile,
+    now: datetime,
+    expected_routed_total: int | None = None,
+    balances: bool = False,
+    skip_locked: bool = False,
+    daily_cap: bool = True,
 ) -> bool:
     """Give the rep one more open lead if they are under capacity and daily cap (one conditional
     UPDATE, which also holds the rep's row lock until commit). With `expected_routed_total`, it
     succeeds only if no one routed to this rep since we read it: round-robin stays exact under
     concurrency. `skip_locked` (PostgreSQL): fail at once, holding no lock, if a concurrent
-    transaction holds the rep. The SQL is fixed text (every push routing runs it; compiling the
+    transaction holds the rep. `daily_cap=False`: a claim or a manager's choice, where only
+    capacity holds. The SQL is fixed text (every push routing runs it; compiling the
     equivalent queryset update cost a tenth of an intake's CPU)."""
     ops = connection.ops
     today = ops.adapt_datefield_value(rep_local_today(rep=rep, now=now))
     changes = _CAPACITY_CHANGES + (", routed_total = routed_total + 1" if balances else "")
-    condition = _CAPACITY_CONDITION + (" AND routed_total = %s" if expected_routed_total is not None else "")
-    condition_params: list = [rep.pk, today] + ([expected_routed_total] if expected_routed_total is not None else [])
+    condition, condition_params = _CAPACITY_CONDITION, [rep.pk]
+    if daily_cap:
+        condition += _DAILY_CAP_CONDITION
+        condition_params.append(today)
+    if expected_routed_total is not None:
+        condition += " AND routed_total = %s"
+        condition_params.append(expected_routed_total)
     table = RepProfile._meta.db_table
     if skip_locked:
         where = f"id = (SELECT id FROM {table} WHERE {condition} FOR NO KEY UPDATE SKIP LOCKED)"
@@ -66,10 +78,8 @@ _CAPACITY_CHANGES = (
     "open_leads = open_leads + 1, assigned_today = CASE WHEN assigned_on = %s THEN assigned_today + 1 ELSE 1 END, "
     "assigned_on = %s, last_assigned_at = %s"
 )
-_CAPACITY_CONDITION = (
-    "id = %s AND is_active AND open_leads < capacity "
-    "AND (assigned_on IS NULL OR assigned_on <> %s OR assigned_today < daily_cap)"
-)
+_CAPACITY_CONDITION = "id = %s AND is_active AND open_leads < capacity"
+_DAILY_CAP_CONDITION = " AND (assigned_on IS NULL OR assigned_on <> %s OR assigned_today < daily_cap)"
 
 
 class _LostRace(Exception):
@@ -104,20 +114,6 @@ def _rep_capacity_take_or_release(*, decision: Decision, now: datetime, first_at
     except _LostRace:
         return False
     return True
-
-
-def rep_capacity_take_manual(*, rep: RepProfile, now: datetime) -> bool:
-    """A claim or a manager's choice: capacity still holds; availability and daily cap do not apply."""
-    today = rep_local_today(rep=rep, now=now)
-    return (
-        RepProfile.objects.filter(pk=rep.pk, is_active=True, open_leads__lt=F("capacity")).update(
-            open_leads=F("open_leads") + 1,
-            assigned_today=Case(When(assigned_on=today, then=F("assigned_today") + 1), default=Value(1)),
-            assigned_on=today,
-            last_assigned_at=now,
-        )
-        == 1
-    )
 
 
 def rep_capacity_release(*, rep_id: int) -> None:
@@ -343,7 +339,7 @@ def _lead_reassign_atomic(
             lead=lead, now=now, actor=actor, exclude_rep_ids=frozenset(excluded), reason_prefix=f"{reason} — "
         )
     else:
-        if counts and not rep_capacity_take_manual(rep=to_rep, now=now):
+        if counts and not rep_capacity_take(rep=to_rep, now=now, daily_cap=False):
             raise RepAtCapacity(f"{to_rep} already holds the maximum number of open leads.")
         _lead_set_owner(lead=lead, rep=to_rep, now=now)
         _queue_close(lead=lead, rep=to_rep, now=now)
