@@ -120,20 +120,20 @@ def rep_capacity_release(*, rep_id: int) -> None:
     RepProfile.objects.filter(pk=rep_id, open_leads__gt=0).update(open_leads=F("open_leads") - 1)
 
 
-def _assignment_record(
+def _assignment_rows(
     *,
     lead: Lead,
     decision: Decision | None,
     now: datetime,
-    rep: RepProfile | None = None,
-    queue: Queue | None = None,
-    method: str | None = None,
-    reason: str = "",
-    actor: AbstractBaseUser | None = None,
-) -> Assignment:
-    rep = rep if rep is not None else (decision.rep if decision else None)
-    queue = queue if queue is not None else (decision.queue if decision else None)
-    assignment = Assignment.objects.create(
+    rep: RepProfile | None,
+    queue: Queue | None,
+    method: str | None,
+    reason: str,
+    actor: AbstractBaseUser | None,
+) -> tuple[Assignment, Activity]:
+    """The unsaved assignment and its timeline activity (the payload names the assignment once
+    it has an id)."""
+    assignment = Assignment(
         lead=lead,
         rep=rep,
         queue=queue if rep is None else None,
@@ -147,12 +147,30 @@ def _assignment_record(
         created_at=now,
     )
     kind = ActivityKind.CLAIMED if assignment.method == Method.CLAIM else ActivityKind.ASSIGNED
-    payload = {"assignment": assignment.pk, "method": assignment.method, "reason": assignment.reason}
-    if rep is not None:
-        payload["owner"] = rep.user_id
-    else:
-        payload["queue"] = queue.name if queue else ""
-    Activity.objects.create(lead=lead, kind=kind, occurred_at=now, actor=actor, payload=payload)
+    payload = {"method": assignment.method, "reason": assignment.reason}
+    payload.update({"owner": rep.user_id} if rep is not None else {"queue": queue.name if queue else ""})
+    return assignment, Activity(lead=lead, kind=kind, occurred_at=now, actor=actor, payload=payload)
+
+
+def _assignment_record(
+    *,
+    lead: Lead,
+    decision: Decision | None,
+    now: datetime,
+    rep: RepProfile | None = None,
+    queue: Queue | None = None,
+    method: str | None = None,
+    reason: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> Assignment:
+    rep = rep if rep is not None else (decision.rep if decision else None)
+    queue = queue if queue is not None else (decision.queue if decision else None)
+    assignment, activity = _assignment_rows(
+        lead=lead, decision=decision, now=now, rep=rep, queue=queue, method=method, reason=reason, actor=actor
+    )
+    assignment.save(force_insert=True)
+    activity.payload = {"assignment": assignment.pk, **activity.payload}
+    activity.save(force_insert=True)
     sla_clock_restart(lead=lead, assignment=assignment)
     if rep is not None and assignment.method != Method.CLAIM:
         _owner_notification_request()
@@ -164,42 +182,25 @@ def _fresh_route_write(
 ) -> Assignment:
     """The writes of routing a lead captured in this transaction, in one statement on PostgreSQL
     (core.sql): the assignment, its timeline activity, the owner's response clock or the queue
-    entry, and the lead's owner. The same rows as the ORM path below; one round trip instead of
+    entry, and the lead's owner. The same rows as the ORM path above; one round trip instead of
     five on the intake path."""
     rep, queue = decision.rep, decision.queue if decision.rep is None else None
-    assignment = Assignment(
-        lead=lead,
-        rep=rep,
-        queue=queue,
-        rule=decision.rule,
-        rule_name=decision.rule.name,
-        method=decision.method,
-        arm=decision.arm if decision.rule.split_percent else "",
-        candidates=decision.candidates,
-        reason=reason[:500],
-        actor=actor,
-        created_at=now,
+    assignment, activity = _assignment_rows(
+        lead=lead, decision=decision, now=now, rep=rep, queue=queue, method=None, reason=reason, actor=actor
     )
-    payload = {"method": assignment.method, "reason": assignment.reason}
-    payload.update({"owner": rep.user_id} if rep is not None else {"queue": queue.name if queue else ""})
-    activity = Activity(lead=lead, kind=ActivityKind.ASSIGNED, occurred_at=now, actor=actor, payload=payload)
+    sql_for = {(1, "payload"): "jsonb_build_object('assignment', {r0}) || %s"}
     if rep is not None:
         lead.owner, lead.assigned_at = rep.user, now
         follow_up = sla_clock_build(lead=lead, assignment=assignment)  # always a clock for an owner
+        sql_for[(2, "assignment_id")] = "{r0}"
         update = (lead, ["owner", "assigned_at"])
     else:
         lead.owner, lead.assigned_at = None, None
         due_at = now + timedelta(minutes=queue.sla_minutes)
         follow_up = QueueEntry(lead=lead, queue=queue, score=lead.score, enqueued_at=now, due_at=due_at)
         update = None
-    rows_insert_together(
-        [assignment, activity, follow_up],
-        sql_for={(1, "payload"): "jsonb_build_object('assignment', {r0}) || %s", (2, "assignment_id"): "{r0}"}
-        if rep is not None
-        else {(1, "payload"): "jsonb_build_object('assignment', {r0}) || %s"},
-        update=update,
-    )
-    activity.payload = {"assignment": assignment.pk, **payload}
+    rows_insert_together([assignment, activity, follow_up], sql_for=sql_for, update=update)
+    activity.payload = {"assignment": assignment.pk, **activity.payload}
     if rep is not None:
         follow_up.assignment = assignment
         _owner_notification_request()
