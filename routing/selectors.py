@@ -64,6 +64,16 @@ def rep_list_for_user(*, user: AbstractBaseUser) -> QuerySet[RepProfile]:
     return reps.none()
 
 
+def rep_assignable_get(*, user: AbstractBaseUser, rep_id: int | None) -> RepProfile | None:
+    """The rep `user` names as a new owner (None: route through the rules); 404 if not theirs to use."""
+    if rep_id is None:
+        return None
+    rep = rep_list_for_user(user=user).filter(pk=rep_id).first()
+    if rep is None:
+        raise NotFound("No rep with this id that you may assign to.", field="to_rep")
+    return rep
+
+
 @dataclass(frozen=True)
 class RepStatus:
     rep: RepProfile

@@ -6,18 +6,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.exceptions import Forbidden, NotFound
+from core.exceptions import Forbidden
 from leads.api.permissions import IsInternalUser
 from leads.api.views import LeadOutputSerializer
 from leads.models import Channel, CompanySize
 from leads.selectors import lead_get_for_user
 from leads.services import lead_sample_build
-from routing.models import RepProfile
 from routing.selectors import (
     assignment_list_for_lead,
     queue_list_for_rep,
+    rep_assignable_get,
     rep_get_for_user_or_403,
-    rep_list_for_user,
     user_can_dry_run,
     user_can_reassign,
 )
@@ -158,15 +157,6 @@ class LeadAssignmentListApi(APIView):
         return Response(AssignmentOutputSerializer(assignment_list_for_lead(lead_id=lead.pk), many=True).data)
 
 
-def _target_rep(*, user, rep_id: int | None) -> RepProfile | None:
-    if rep_id is None:
-        return None
-    rep = rep_list_for_user(user=user).filter(pk=rep_id).first()
-    if rep is None:
-        raise NotFound("No rep with this id that you may assign to.", field="to_rep")
-    return rep
-
-
 class LeadReassignApi(APIView):
     permission_classes = [IsInternalUser]
 
@@ -184,7 +174,7 @@ class LeadReassignApi(APIView):
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         assignment = lead_reassign(
             lead_id=lead.pk,
-            to_rep=_target_rep(user=request.user, rep_id=serializer.validated_data.get("to_rep")),
+            to_rep=rep_assignable_get(user=request.user, rep_id=serializer.validated_data.get("to_rep")),
             actor=request.user,
             reason=serializer.validated_data["reason"],
         )
@@ -212,10 +202,10 @@ class RepLeadsReassignApi(APIView):
             raise Forbidden("Only managers can reassign leads.")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rep = _target_rep(user=request.user, rep_id=rep_id)
+        rep = rep_assignable_get(user=request.user, rep_id=rep_id)
         result = rep_leads_reassign(
             rep=rep,
-            to_rep=_target_rep(user=request.user, rep_id=serializer.validated_data.get("to_rep")),
+            to_rep=rep_assignable_get(user=request.user, rep_id=serializer.validated_data.get("to_rep")),
             actor=request.user,
             reason=serializer.validated_data["reason"],
         )
