@@ -9,7 +9,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from core.sql import column_converters, row_convert
+from core.sql import column_converters, cursor_prepared, row_convert
 from leads.models import Lead
 
 
@@ -34,7 +34,7 @@ def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> list
     if not by:
         return []
     sql, shapes, columns = _matching_sql(tuple(by), connection.vendor)
-    with connection.cursor() as cursor:
+    with cursor_prepared() as cursor:
         cursor.execute(sql, [value for value in (email_normalized, phone_e164) if value])
         rows = cursor.fetchall()
     leads = []

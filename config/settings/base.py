@@ -165,6 +165,8 @@ LEADOPS_NOTIFY_BATCH_SECONDS = env.float("DJANGO_NOTIFY_BATCH_SECONDS", default=
 LEADOPS_ROUTING_RULES_RECHECK_SECONDS = env.float("DJANGO_ROUTING_RULES_RECHECK_SECONDS", default=1.0)
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
 LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
+# Server-side prepared statements for the intake path (off behind a transaction-mode pooler).
+LEADOPS_DB_PREPARED_STATEMENTS = env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True)
 # Response SLAs (docs/sla.md): how often the beat sweep runs and how many clocks one batch takes.
 LEADOPS_SLA_SWEEP_SECONDS = env.float("DJANGO_SLA_SWEEP_SECONDS", default=15)
 LEADOPS_SLA_SWEEP_BATCH = env.int("DJANGO_SLA_SWEEP_BATCH", default=500)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
-from core.sql import rows_insert_together
+from core.sql import cursor_prepared, rows_insert_together
 from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from routing.locks import leads_for_reassign, reps_for_recount
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
@@ -66,7 +66,7 @@ def rep_capacity_take(
         where = f"id = (SELECT id FROM {table} WHERE {condition} FOR NO KEY UPDATE SKIP LOCKED)"
     else:
         where = condition
-    with connection.cursor() as cursor:
+    with cursor_prepared() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {changes} WHERE {where}",
             [today, today, ops.adapt_datetimefield_value(now), *condition_params],

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.forms.models import model_to_dict
 
 from core.sql import rows_insert_together
@@ -60,3 +61,22 @@ def test_an_update_rides_along_with_auto_now_fields():
     # then
     lead.refresh_from_db()
     assert lead.title == "CTO" and lead.updated_at > before
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_intake_statements_are_prepared_once_per_connection_unless_turned_off(settings, key_client, prepared):
+    # given
+    settings.LEADOPS_DB_PREPARED_STATEMENTS = prepared
+    # when: two people come in
+    for email in ("first@x.example", "second@x.example"):
+        assert key_client.post("/api/v1/leads/", {"email": email}, format="json").status_code == 201
+    # then: the lead insert was parsed and planned once, and reused (or never prepared, for a pooler)
+    lead_inserts = [sql for sql in _prepared_statements() if 'INSERT INTO "leads_lead"' in sql]
+    assert len(lead_inserts) == (1 if prepared else 0)
+    assert Lead.objects.filter(email__in=["first@x.example", "second@x.example"]).count() == 2
