@@ -15,11 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.db.models import Q
+from django.db.models.base import ModelState
 
 from core.exceptions import ApplicationError
-from core.sql import column_converters, row_convert
+from core.sql import column_converters, cursor_prepared, row_convert
 from leads.models import Account, Lead
 from routing.models import Arm, MatchMode, Method, Queue, RepProfile, RoutingRule, RuleAction, Territory
 from routing.selectors import routing_rules_active
@@ -275,7 +277,6 @@ _CANDIDATE_FIELDS = (
     "is_available",
     "weight",
     "capacity",
-    "open_leads",
     "daily_cap",
     "timezone",
     "languages",
@@ -287,35 +288,81 @@ _CANDIDATE_FIELDS = (
     "work_end",
     "out_of_office_from",
     "out_of_office_until",
-    "routed_total",
-    "assigned_today",
-    "assigned_on",
 )
 _USER_FIELDS = ("id", "username", "first_name", "last_name", "email")
+# The columns that change with every assignment; they come last in a candidate row. The rest of
+# the row changes only when someone edits the rep.
+_CANDIDATE_COUNTERS = ("open_leads", "routed_total", "assigned_today", "assigned_on")
 
 
-def _candidate_sql() -> tuple[str, list, list]:
+@dataclass(frozen=True)
+class _CandidateQuery:
+    sql: str
+    rep_names: list[str]
+    user_names: list[str]
+    counter_names: list[str]
+    static_converters: list[tuple]  # for row[:static_width]
+    counter_converters: list[tuple]  # for row[static_width:]
+    static_width: int
+
+
+def _rep_field(name: str):
+    return RepProfile._meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name)
+
+
+@lru_cache(maxsize=4)
+def _candidate_query(vendor: str) -> _CandidateQuery:
+    """SQL, attribute names and per-column value converters (what the ORM would apply: JSON,
+    SQLite booleans/dates/times), built once per process and database vendor."""
     rep_meta, user_meta = RepProfile._meta, get_user_model()._meta
-    rep_fields = [
-        rep_meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name) for name in _CANDIDATE_FIELDS
-    ]
+    rep_fields = [_rep_field(name) for name in _CANDIDATE_FIELDS]
     user_fields = [user_meta.get_field(name) for name in _USER_FIELDS]
+    counter_fields = [_rep_field(name) for name in _CANDIDATE_COUNTERS]
     columns = [f"r.{f.column}" for f in rep_fields] + [f"u.{f.column}" for f in user_fields]
+    columns += [f"r.{f.column}" for f in counter_fields]
     sql = (
         f"SELECT {', '.join(columns)} FROM {rep_meta.db_table} r "
         f"JOIN {user_meta.db_table} u ON u.{user_meta.pk.column} = r.{rep_meta.get_field('user').column} "
         "WHERE r.is_active AND ({scope}){exclude} ORDER BY r.id"
     )
-    return sql, rep_fields, user_fields
+    return _CandidateQuery(
+        sql=sql,
+        rep_names=[f.attname for f in rep_fields],
+        user_names=[f.attname for f in user_fields],
+        counter_names=[f.attname for f in counter_fields],
+        static_converters=column_converters([*rep_fields, *user_fields]),
+        counter_converters=column_converters(counter_fields),
+        static_width=len(rep_fields) + len(user_fields),
+    )
 
 
-@lru_cache(maxsize=4)
-def _candidate_query(vendor: str) -> tuple[str, list[str], list[str], list[tuple]]:
-    """SQL, attribute names and per-column value converters (what the ORM would apply: JSON,
-    SQLite booleans/dates/times), built once per process and database vendor."""
-    sql, rep_fields, user_fields = _candidate_sql()
-    converters = column_converters([*rep_fields, *user_fields])
-    return sql, [f.attname for f in rep_fields], [f.attname for f in user_fields], converters
+# Converted static part of candidate rows, by the row's raw static values: converting them (JSON
+# skills, the user) cost more CPU than the rest of a routing decision. The key is the whole raw
+# row part, so an edited rep is a new entry; nothing is ever stale. Values are shared between the
+# instances built from them and only read.
+_rep_templates: dict[tuple, tuple[dict, AbstractBaseUser]] = {}
+_REP_TEMPLATES_MAX = 2000
+
+
+def _rep_from_row(row: tuple, query: _CandidateQuery) -> RepProfile:
+    static = row[: query.static_width]
+    template = _rep_templates.get(static)
+    if template is None:
+        values = row_convert(static, query.static_converters)
+        split = len(query.rep_names)
+        user = get_user_model().from_db(connection.alias, query.user_names, values[split:])
+        template = (dict(zip(query.rep_names, values[:split], strict=True)), user)
+        if len(_rep_templates) >= _REP_TEMPLATES_MAX:
+            _rep_templates.clear()
+        _rep_templates[static] = template
+    counters = row_convert(row[query.static_width :], query.counter_converters)
+    rep = RepProfile.__new__(RepProfile)  # what Model.from_db builds, without per-field setattr
+    rep.__dict__.update(template[0])
+    rep.__dict__.update(zip(query.counter_names, counters, strict=True))
+    rep._state = ModelState()
+    rep._state.adding, rep._state.db = False, connection.alias
+    rep._state.fields_cache["user"] = template[1]
+    return rep
 
 
 def action_pool_ids(action: RuleAction) -> list[int]:
@@ -327,7 +374,7 @@ def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = f
     """The active reps an action may choose from, in one query: the named rep, or the action's team
     and hand-picked pool (everyone when it names neither). Returns RepProfile instances with only
     the routing fields loaded and their user attached."""
-    sql, rep_names, user_names, converters = _candidate_query(connection.vendor)
+    query = _candidate_query(connection.vendor)
     params: list = []
     if action.method == Method.NAMED_REP:
         scope, params = "r.id = %s", [action.rep_id or 0]
@@ -345,18 +392,10 @@ def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = f
     if exclude_rep_ids:
         exclude = f" AND r.id NOT IN ({', '.join(['%s'] * len(exclude_rep_ids))})"
         params += sorted(exclude_rep_ids)
-    split = len(rep_names)
-    User = get_user_model()
-    reps = []
-    with connection.cursor() as cursor:
-        cursor.execute(sql.format(scope=scope, exclude=exclude), params)
+    with cursor_prepared() as cursor:
+        cursor.execute(query.sql.format(scope=scope, exclude=exclude), params)
         rows = cursor.fetchall()
-    for row in rows:
-        values = row_convert(row, converters)
-        rep = RepProfile.from_db(connection.alias, rep_names, values[:split])
-        rep._state.fields_cache["user"] = User.from_db(connection.alias, user_names, values[split:])
-        reps.append(rep)
-    return reps
+    return [_rep_from_row(row, query) for row in rows]
 
 
 def _territory_matches(*, territory: Territory, lead: Lead) -> bool:

@@ -277,6 +277,37 @@ def test_a_rule_edit_in_this_process_shows_at_once_despite_the_recheck_interval(
     test_rule_edits_reach_a_warm_rules_cache(key_client)
 
 
+def test_rep_edits_made_elsewhere_reach_warm_candidate_rows_at_once(key_client):
+    # given: skill routing has converted both reps' rows once in this process
+    team = TeamFactory()
+    german = RepProfileFactory(team=team, languages=["de"])
+    french = RepProfileFactory(team=team, languages=["fr"])
+    rule_with_action(method=Method.SKILL, team=team)
+    assert capture(key_client, email="a@x.example", custom_fields={"language": "de"})["owner"]["id"] == german.user_id
+    # when: another process swaps their languages and renames one (queryset updates: no signal)
+    RepProfile.objects.filter(pk=german.pk).update(languages=["fr"])
+    RepProfile.objects.filter(pk=french.pk).update(languages=["de"])
+    type(french.user).objects.filter(pk=french.user_id).update(first_name="Renée")
+    # then: the next lead sees the new skills and the new name
+    body = capture(key_client, email="b@x.example", custom_fields={"language": "de"})
+    assert body["owner"]["id"] == french.user_id
+    assert Assignment.objects.get(lead_id=body["id"]).candidates[1]["name"].startswith("Renée")
+
+
+def test_candidate_counters_are_read_fresh_for_every_lead(key_client):
+    # given: round robin over two reps; the first lead went to one of them
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team), RepProfileFactory(team=team)]
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    first = capture(key_client, email="one@x.example")["owner"]["id"]
+    # when: another process routes two leads to the other rep (counters change, nothing else)
+    other = next(rep for rep in reps if rep.user_id != first)
+    RepProfile.objects.filter(pk=other.pk).update(routed_total=3)
+    # then: the first rep is next in turn, twice
+    assert capture(key_client, email="two@x.example")["owner"]["id"] == first
+    assert capture(key_client, email="three@x.example")["owner"]["id"] == first
+
+
 def test_rule_save_validates_and_keeps_the_fallback_matching_everything():
     # given
     queue = QueueFactory()
