@@ -17,7 +17,7 @@ from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from routing.locks import leads_for_reassign, reps_for_recount
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
 from routing.selectors import lead_open_ids_for_rep
-from routing.services.engine import Decision, rep_local_today, routing_decide
+from routing.services.engine import Decision, decision_rep_change, rep_local_today, routing_decide
 from routing.services.sla import sla_clock_build, sla_clock_restart
 
 # A push decision that loses a race for a rep's last slot decides again with fresh rep rows.
@@ -80,6 +80,50 @@ _CAPACITY_CHANGES = (
 )
 _CAPACITY_CONDITION = "id = %s AND is_active AND open_leads < capacity"
 _DAILY_CAP_CONDITION = " AND (assigned_on IS NULL OR assigned_on <> %s OR assigned_today < daily_cap)"
+
+
+# The order in which each balancing method hands out leads, over a rep row `r` (as `_pick` in
+# services/engine.py orders them in Python).
+_BALANCING_ORDER = {
+    Method.WEIGHTED: "(r.routed_total + 1)::float8 / GREATEST(r.weight, 1)",
+    Method.LOAD_BALANCED: "r.open_leads::float8 / GREATEST(r.capacity, 1)",
+}
+
+
+def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile | None:
+    """PostgreSQL: give the lead to one of the decision's eligible reps that is still first in the
+    method's order (fewest routed so far, ...) and that no concurrent push holds right now, in one
+    statement; None when every rep at the front is held or full.
+
+    Concurrent pushes used to choose the same rep and all but one decided again (half of all
+    pushes at 8 clients). Skipping held rows spreads them over the tied reps, and requiring the
+    front of the order, as committed, keeps round-robin exact: a rep is only taken at the
+    current minimum, so counts never differ by more than one. The row condition is repeated on
+    `r` so that PostgreSQL re-checks it on a row a concurrent push changed meanwhile."""
+    eligible = {rep.pk: rep for rep in decision.eligible}
+    order = _BALANCING_ORDER.get(decision.method, "r.routed_total")
+    table = RepProfile._meta.db_table
+    usable = (
+        "r.is_active AND r.open_leads < r.capacity"
+        " AND (r.assigned_on IS NULL OR r.assigned_on <> c.today OR r.assigned_today < r.daily_cap)"
+    )
+    sql = (
+        f"WITH c AS (SELECT * FROM unnest(%s::bigint[], %s::date[]) AS c(id, today)), "
+        f"front AS (SELECT min({order}) AS key FROM {table} r JOIN c ON c.id = r.id WHERE {usable}), "
+        f"pick AS (SELECT r.id, c.today FROM {table} r JOIN c ON c.id = r.id "
+        f"WHERE {usable} AND {order} <= (SELECT key FROM front) "
+        "ORDER BY r.routed_total, random() LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED) "
+        f"UPDATE {table} r SET open_leads = r.open_leads + 1, "
+        "assigned_today = CASE WHEN r.assigned_on = pick.today THEN r.assigned_today + 1 ELSE 1 END, "
+        "assigned_on = pick.today, last_assigned_at = %s, routed_total = r.routed_total + 1 "
+        "FROM pick WHERE r.id = pick.id RETURNING r.id"
+    )
+    ids = list(eligible)
+    todays = [rep_local_today(rep=eligible[pk], now=now) for pk in ids]
+    with cursor_prepared() as cursor:
+        cursor.execute(sql, [ids, todays, now])
+        row = cursor.fetchone()
+    return eligible[row[0]] if row else None
 
 
 class _LostRace(Exception):
@@ -254,6 +298,13 @@ def _route(
         decision = routing_decide(lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids)
         if decision.rep is None:
             break
+        if attempt == 0 and decision.balances and connection.vendor == "postgresql":
+            rep = rep_capacity_take_next(decision=decision, now=now)
+            if rep is not None:
+                if rep is not decision.rep:
+                    decision_rep_change(decision=decision, rep=rep)
+                break
+            continue  # the reps at the front are all held: decide again, waiting for them this time
         if _rep_capacity_take_or_release(decision=decision, now=now, first_attempt=attempt == 0):
             break
     else:

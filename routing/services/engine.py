@@ -243,6 +243,9 @@ class Decision:
     candidates: list[dict] = field(default_factory=list)
     # For a balancing method: the rep's counter when we read it (the conditional UPDATE checks it).
     expected_routed_total: int | None = None
+    # Who else could have had the lead, and the per-rep notes of the reason (territory names).
+    eligible: list[RepProfile] = field(default_factory=list)
+    notes: dict[int, str] = field(default_factory=dict)
 
     @property
     def balances(self) -> bool:
@@ -558,7 +561,21 @@ def decide_for_action(
         reason=f"{Method(method).label}: {why} (of {len(eligible)} eligible)",
         candidates=_trim(candidates),
         expected_routed_total=rep.routed_total if method in BALANCING_METHODS else None,
+        eligible=eligible,
+        notes=notes,
     )
+
+
+def decision_rep_change(*, decision: Decision, rep: RepProfile) -> None:
+    """The database gave the lead to another of the eligible reps than the one this process chose
+    (the chosen one was busy with a concurrent lead): say so in the decision."""
+    _, why = _pick(method=decision.method, eligible=[rep], notes=decision.notes)
+    decision.rep = rep
+    decision.reason = f"{Method(decision.method).label}: {why} (of {len(decision.eligible)} eligible)"
+    for candidate in decision.candidates:
+        candidate.pop("chosen", None)
+        if candidate["rep"] == rep.pk:
+            candidate["chosen"] = True
 
 
 def _pick(*, method: str, eligible: list[RepProfile], notes: dict[int, str]) -> tuple[RepProfile, str]:

@@ -76,6 +76,23 @@ def test_round_robin_is_fair_under_concurrent_intake(total):
         assert rep.open_leads == counts[rep.pk] == rep.routed_total
 
 
+def test_each_concurrent_push_records_the_rep_who_actually_got_the_lead():
+    # given: four reps, so concurrent pushes often find the rep they chose held by another
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team) for _ in range(4)]
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    routing_rules_active()
+    # when
+    capture_concurrently(total=40)
+    # then: the owner, the assignment, its chosen candidate and its reason all name the same rep
+    names = {rep.pk: rep.user.get_full_name() for rep in reps}
+    for assignment in Assignment.objects.select_related("lead", "rep"):
+        chosen = [c["rep"] for c in assignment.candidates if c.get("chosen")]
+        assert chosen == [assignment.rep_id]
+        assert assignment.lead.owner_id == assignment.rep.user_id
+        assert names[assignment.rep_id] in assignment.reason
+
+
 def test_weighted_round_robin_is_proportional_within_one_per_cycle():
     # given: weights 3, 2, 1 -> a cycle is 6 leads; 10 full cycles
     team = TeamFactory()
