@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Q
 from django.db.models.base import ModelState
 
@@ -347,13 +347,13 @@ _rep_templates: dict[tuple, tuple[dict, AbstractBaseUser]] = {}
 _REP_TEMPLATES_MAX = 2000
 
 
-def _rep_from_row(row: tuple, query: _CandidateQuery) -> RepProfile:
+def _rep_from_row(row: tuple, query: _CandidateQuery, alias: str) -> RepProfile:
     static = row[: query.static_width]
     template = _rep_templates.get(static)
     if template is None:
         values = row_convert(static, query.static_converters)
         split = len(query.rep_names)
-        user = get_user_model().from_db(connection.alias, query.user_names, values[split:])
+        user = get_user_model().from_db(alias, query.user_names, values[split:])
         template = (dict(zip(query.rep_names, values[:split], strict=True)), user)
         if len(_rep_templates) >= _REP_TEMPLATES_MAX:
             _rep_templates.clear()
@@ -363,7 +363,7 @@ def _rep_from_row(row: tuple, query: _CandidateQuery) -> RepProfile:
     rep.__dict__.update(template[0])
     rep.__dict__.update(zip(query.counter_names, counters, strict=True))
     rep._state = ModelState()
-    rep._state.adding, rep._state.db = False, connection.alias
+    rep._state.adding, rep._state.db = False, alias
     rep._state.fields_cache["user"] = template[1]
     return rep
 
@@ -398,7 +398,7 @@ def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = f
     with cursor_prepared() as cursor:
         cursor.execute(query.sql.format(scope=scope, exclude=exclude), params)
         rows = cursor.fetchall()
-    return [_rep_from_row(row, query) for row in rows]
+    return [_rep_from_row(row, query, DEFAULT_DB_ALIAS) for row in rows]
 
 
 def _territory_matches(*, territory: Territory, lead: Lead) -> bool:
