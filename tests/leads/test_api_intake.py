@@ -214,6 +214,29 @@ def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(key_client, payl
     assert IntakeSubmission.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("escaped_value", "message"),
+    [
+        ("Acme \\u0000 GmbH", "Null characters are not allowed."),
+        ("Acme \\ud800", "Surrogate characters are not allowed: U+D800."),
+    ],
+)
+def test_characters_postgresql_cannot_store_are_a_400_not_a_500(key_client, escaped_value, message):
+    # when: JSON escapes smuggle a NUL or a lone surrogate into a text field
+    body = '{"email": "a@b.example", "company_name": "' + escaped_value + '"}'
+    response = key_client.post(URL, body, content_type="application/json")
+    # then
+    assert response.status_code == 400, response.content
+    assert response.json() == {"company_name": [message]}
+    assert not Lead.objects.exists()
+
+
+def test_text_outside_the_basic_plane_is_stored_as_sent(key_client):
+    response = key_client.post(URL, {"email": "a@b.example", "company_name": "Zürich 🚀 GmbH"}, format="json")
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get().company_name == "Zürich 🚀 GmbH"
+
+
 def test_malformed_json_is_a_400(key_client):
     response = key_client.post(URL, '{"email": "a@b.example",', content_type="application/json")
     assert response.status_code == 400
