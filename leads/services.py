@@ -266,13 +266,18 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     # A person this process saw lately most likely has a lead: look it up first rather than
     # attempt the insert. Only the order of the two steps depends on this hint.
     look_first = person in _people_seen
+    route = None
     for attempt in range(3):  # the matched lead can vanish (merged) between the two statements
-        inserted = (attempt or not look_first) and _intake_rows_insert(
-            rows=log.rows(lead=lead, created=True), new_lead=lead
-        )
+        inserted = False
+        if attempt or not look_first:
+            route = _route_before_insert(lead=lead, tags=data.tags)
+            inserted = _intake_rows_insert(rows=log.rows(lead=lead, created=True), new_lead=lead, route=route)
         if inserted:
             created = True
             break
+        if route is not None:
+            route.cancel()
+            route = None
         existing = _lead_add_touch(
             email_normalized=email_normalized,
             data=data,
@@ -295,12 +300,26 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         _lead_add_tags(lead=lead, names=data.tags)
     if created:
         lead_enrichment_request()
-        # Routing hook: push assignment runs here, inside the intake transaction, so the 201
-        # response already carries the owner (routing.services.lead_route, issue 4).
-        from routing.services import lead_route
+        if route is None:  # SQLite: the lead is routed once it is stored
+            from routing.services import lead_route
 
-        lead_route(lead=lead)
+            lead_route(lead=lead)
+        else:
+            route.owner_notification_request()
     return CaptureResult(lead=lead, created=created, submission=log.submission)
+
+
+def _route_before_insert(*, lead: Lead, tags: list[str]):
+    """Routing hook (issue 4): push assignment runs inside the intake transaction, so the 201
+    response already carries the owner. On PostgreSQL it is decided before the insert, which then
+    writes the owner and the routing rows with the lead (routing.services.lead_route_before_insert);
+    None elsewhere."""
+    if connection.vendor != "postgresql":
+        return None
+    from routing.services import lead_route_before_insert
+
+    lead._routing_tags = sorted({name.strip() for name in tags if name.strip()})  # stored after the insert
+    return lead_route_before_insert(lead=lead)
 
 
 @dataclass
@@ -356,12 +375,17 @@ class _IntakeLog:
 
 
 def _intake_rows_insert(
-    *, rows: list[Any], new_lead: Lead | None = None, update_lead_fields: list[str] | None = None
+    *,
+    rows: list[Any],
+    new_lead: Lead | None = None,
+    update_lead_fields: list[str] | None = None,
+    route: Any = None,
 ) -> bool:
     """Write the intake log rows; with `new_lead`, insert that lead first unless a lead with its
-    email or phone exists (then nothing is written and False returned); with
-    `update_lead_fields`, save those fields of the (returning) lead too. One statement on
-    PostgreSQL: insert-first de-duplication, no savepoint, no extra round trip."""
+    email or phone exists (then nothing is written and False returned), and with it the rows of
+    its `route` (a routing.services.RouteBeforeInsert); with `update_lead_fields`, save those
+    fields of the (returning) lead too. One statement on PostgreSQL: insert-first
+    de-duplication, no savepoint, no extra round trip."""
     submission, activity, *rest = rows
     if connection.vendor == "postgresql":
         if new_lead is None:
@@ -370,11 +394,16 @@ def _intake_rows_insert(
             rows_insert_together(rows, sql_for=payload, update=update)
         else:
             lead_ref = {(i, "lead_id"): "{r0}" for i in range(1, len(rows) + 1)}
-            payload = {(2, "payload"): "%s || jsonb_build_object('submission_id', {r1})"}
-            if not rows_insert_together([new_lead, *rows], sql_for=lead_ref | payload, unless_first_conflicts=True):
+            sql_for = lead_ref | {(2, "payload"): "%s || jsonb_build_object('submission_id', {r1})"}
+            route_rows = route.rows if route is not None else []
+            if route is not None:
+                sql_for |= route.sql_for(lead_row=0, first_row=len(rows) + 1)
+            if not rows_insert_together([new_lead, *rows, *route_rows], sql_for=sql_for, unless_first_conflicts=True):
                 return False
             for row in rows:
                 row.lead = new_lead
+            if route is not None:
+                route.inserted()
     else:
         if new_lead is not None and not _lead_insert_unless_exists(lead=new_lead):
             return False

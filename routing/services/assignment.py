@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
@@ -227,28 +228,13 @@ def _fresh_route_write(
     """The writes of routing a lead captured in this transaction, in one statement on PostgreSQL
     (core.sql): the assignment, its timeline activity, the owner's response clock or the queue
     entry, and the lead's owner. The same rows as the ORM path above; one round trip instead of
-    five on the intake path."""
-    rep, queue = decision.rep, decision.queue if decision.rep is None else None
-    assignment, activity = _assignment_rows(
-        lead=lead, decision=decision, now=now, rep=rep, queue=queue, method=None, reason=reason, actor=actor
-    )
-    sql_for = {(1, "payload"): "jsonb_build_object('assignment', {r0}) || %s"}
-    if rep is not None:
-        lead.owner, lead.assigned_at = rep.user, now
-        follow_up = sla_clock_build(lead=lead, assignment=assignment)  # always a clock for an owner
-        sql_for[(2, "assignment_id")] = "{r0}"
-        update = (lead, ["owner", "assigned_at"])
-    else:
-        lead.owner, lead.assigned_at = None, None
-        due_at = now + timedelta(minutes=queue.sla_minutes)
-        follow_up = QueueEntry(lead=lead, queue=queue, score=lead.score, enqueued_at=now, due_at=due_at)
-        update = None
-    rows_insert_together([assignment, activity, follow_up], sql_for=sql_for, update=update)
-    activity.payload = {"assignment": assignment.pk, **activity.payload}
-    if rep is not None:
-        follow_up.assignment = assignment
-        _owner_notification_request()
-    return assignment
+    five."""
+    route = _route_rows(lead=lead, decision=decision, now=now, actor=actor, reason=reason)
+    update = (lead, ["owner", "assigned_at"]) if decision.rep is not None else None
+    rows_insert_together(route.rows, sql_for=route.sql_for(first_row=0), update=update)
+    route.inserted()
+    route.owner_notification_request()
+    return route.rows[0]
 
 
 def _lead_set_owner(*, lead: Lead, rep: RepProfile | None, now: datetime) -> None:
@@ -279,17 +265,9 @@ def _queue_close(*, lead: Lead, rep: RepProfile | None, now: datetime) -> None:
     QueueEntry.objects.filter(lead=lead, claimed_at__isnull=True).update(claimed_at=now, claimed_by=rep)
 
 
-def _route(
-    *,
-    lead: Lead,
-    now: datetime,
-    actor: AbstractBaseUser | None = None,
-    exclude_rep_ids: frozenset[int] = frozenset(),
-    reason_prefix: str = "",
-    fresh: bool = False,
-) -> Assignment:
-    """Decide and apply, retrying the decision when a concurrent request took the chosen rep first.
-    The caller holds the lead (its own fresh insert, or a row lock)."""
+def _route_decide(*, lead: Lead, now: datetime, exclude_rep_ids: frozenset[int] = frozenset()) -> Decision:
+    """Decide and take the chosen rep's capacity, deciding again when a concurrent request took
+    the rep first."""
     from routing.selectors import routing_rules_active
 
     rules = routing_rules_active()
@@ -310,6 +288,20 @@ def _route(
     else:
         decision.queue, decision.rep = decision.rule.queue, None
         decision.reason = "queued: every eligible rep was taken by concurrent requests"
+    return decision
+
+
+def _route(
+    *,
+    lead: Lead,
+    now: datetime,
+    actor: AbstractBaseUser | None = None,
+    exclude_rep_ids: frozenset[int] = frozenset(),
+    reason_prefix: str = "",
+    fresh: bool = False,
+) -> Assignment:
+    """Decide and apply. The caller holds the lead (its own fresh insert, or a row lock)."""
+    decision = _route_decide(lead=lead, now=now, exclude_rep_ids=exclude_rep_ids)
     reason = f"{reason_prefix}{decision.reason}"
     if fresh and connection.vendor == "postgresql":
         return _fresh_route_write(lead=lead, decision=decision, now=now, actor=actor, reason=reason)
@@ -324,6 +316,81 @@ def _route(
             _lead_set_owner(lead=lead, rep=None, now=now)
         _queue_put(lead=lead, queue=decision.queue, now=now, fresh=fresh)
     return _assignment_record(lead=lead, decision=decision, now=now, actor=actor, reason=reason)
+
+
+@dataclass
+class RouteBeforeInsert:
+    """A push decided for a lead that is about to be inserted (PostgreSQL intake): the rep's
+    capacity is taken, the lead carries its owner, and `rows` (the assignment, its activity, and
+    the response clock or queue entry) go into the lead's own insert statement."""
+
+    lead: Lead
+    decision: Decision
+    rows: list
+
+    def sql_for(self, *, first_row: int, lead_row: int | None = None) -> dict[tuple[int, str], str]:
+        """`rows_insert_together` placeholders of these rows, at `first_row` of a statement whose
+        row `lead_row` is the lead (None: the lead is stored already)."""
+        assignment_id = f"{{r{first_row}}}"
+        sql_for = {}
+        if lead_row is not None:
+            sql_for = {(first_row + i, "lead_id"): f"{{r{lead_row}}}" for i in range(len(self.rows))}
+        sql_for[(first_row + 1, "payload")] = f"jsonb_build_object('assignment', {assignment_id}) || %s"
+        if self.decision.rep is not None:
+            sql_for[(first_row + 2, "assignment_id")] = assignment_id
+        return sql_for
+
+    def inserted(self) -> None:
+        assignment, activity, follow_up = self.rows
+        for row in self.rows:
+            row.lead = self.lead  # the id it has now
+        activity.payload = {"assignment": assignment.pk, **activity.payload}
+        if self.decision.rep is not None:
+            follow_up.assignment = assignment
+
+    def owner_notification_request(self) -> None:
+        """After the insert: the owner hears of the lead once the transaction commits."""
+        if self.decision.rep is not None:
+            _owner_notification_request()
+
+    def cancel(self) -> None:
+        """The person turned out to have a lead already: give the rep back what the take counted."""
+        self.lead.owner, self.lead.assigned_at = None, None
+        rep = self.decision.rep
+        if rep is None:
+            return
+        RepProfile.objects.filter(pk=rep.pk).update(
+            open_leads=Greatest(F("open_leads") - 1, 0),
+            assigned_today=Greatest(F("assigned_today") - 1, 0),
+            routed_total=Greatest(F("routed_total") - (1 if self.decision.balances else 0), 0),
+        )
+
+
+def lead_route_before_insert(*, lead: Lead, actor: AbstractBaseUser | None = None) -> RouteBeforeInsert:
+    """Push assignment of a new lead before its insert, so that the insert writes the owner and
+    the routing rows in the same statement (PostgreSQL intake: one round trip fewer, and no second
+    version of the new lead row with all its index entries). The caller inserts or `cancel`s."""
+    now = timezone.now()
+    decision = _route_decide(lead=lead, now=now)
+    return _route_rows(lead=lead, decision=decision, now=now, actor=actor, reason=decision.reason)
+
+
+def _route_rows(
+    *, lead: Lead, decision: Decision, now: datetime, actor: AbstractBaseUser | None, reason: str
+) -> RouteBeforeInsert:
+    """The unsaved rows of a push decision; the lead gets its owner in memory."""
+    rep, queue = decision.rep, decision.queue if decision.rep is None else None
+    assignment, activity = _assignment_rows(
+        lead=lead, decision=decision, now=now, rep=rep, queue=queue, method=None, reason=reason, actor=actor
+    )
+    if rep is not None:
+        lead.owner, lead.assigned_at = rep.user, now
+        follow_up = sla_clock_build(lead=lead, assignment=assignment)  # always a clock for an owner
+    else:
+        lead.owner, lead.assigned_at = None, None
+        due_at = now + timedelta(minutes=queue.sla_minutes)
+        follow_up = QueueEntry(lead=lead, queue=queue, score=lead.score, enqueued_at=now, due_at=due_at)
+    return RouteBeforeInsert(lead=lead, decision=decision, rows=[assignment, activity, follow_up])
 
 
 def lead_route(*, lead: Lead, actor: AbstractBaseUser | None = None, fresh: bool = True) -> Assignment:

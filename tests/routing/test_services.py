@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from core.models import Notification
 from core.roles import Role
+from leads import services as lead_services
 from leads.models import Activity, ActivityKind, Stage
 from routing.models import Assignment, Method, QueueEntry, RepProfile, RoutingRule
 from routing.selectors import routing_rules_active
@@ -52,6 +53,40 @@ def test_intake_response_carries_the_routed_owner(key_client, django_capture_on_
     assert assignment.method == Method.ROUND_ROBIN and assignment.candidates[0]["chosen"]
     assert Activity.objects.filter(lead_id=body["id"], kind=ActivityKind.ASSIGNED).exists()
     assert len(callbacks) == 2  # enrichment and the owner notification
+
+
+def test_a_rule_on_tags_routes_a_new_lead_by_the_tags_it_arrives_with(key_client):
+    # given
+    team = TeamFactory()
+    rep = RepProfileFactory(team=team)
+    rule_with_action(
+        method=Method.ROUND_ROBIN, team=team, conditions=[{"field": "tags", "op": "contains", "value": "vip"}]
+    )
+    # when
+    tagged = capture(key_client, email="vip@x.example", tags=[" vip ", "webinar"])
+    untagged = capture(key_client, email="plain@x.example", tags=["webinar"])
+    # then
+    assert tagged["owner"]["id"] == rep.user_id
+    assert untagged["owner"] is None
+
+
+def test_a_returning_person_unknown_to_this_process_costs_the_rep_nothing(key_client):
+    # given: a person routed to a rep, then forgotten by this process's hint (a restart, another worker)
+    team = TeamFactory()
+    rep = RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    first = capture(key_client, email="again@x.example")
+    lead_services._people_seen.clear()
+    rep.refresh_from_db()
+    counters = (rep.open_leads, rep.routed_total, rep.assigned_today)
+    # when: they come back
+    response = key_client.post("/api/v1/leads/", {"email": "again@x.example"}, format="json")
+    # then: the same lead, and the routing decided before the insert was given back
+    assert response.status_code == 200 and response.json()["id"] == first["id"]
+    assert response.json()["owner"]["id"] == rep.user_id
+    rep.refresh_from_db()
+    assert (rep.open_leads, rep.routed_total, rep.assigned_today) == counters == (1, 1, 1)
+    assert Assignment.objects.filter(lead_id=first["id"]).count() == 1
 
 
 def test_no_matching_rule_goes_to_the_fallback_queue(key_client):
