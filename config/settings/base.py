@@ -163,6 +163,10 @@ LEADOPS_ENRICHMENT_BATCH_SECONDS = env.float("DJANGO_ENRICHMENT_BATCH_SECONDS", 
 LEADOPS_NOTIFY_BATCH_SECONDS = env.float("DJANGO_NOTIFY_BATCH_SECONDS", default=1.0)
 # How stale another process's routing-rule edit may be when a lead is routed here.
 LEADOPS_ROUTING_RULES_RECHECK_SECONDS = env.float("DJANGO_ROUTING_RULES_RECHECK_SECONDS", default=1.0)
+# How many leads past the front of a balancing method's order (fewest routed, ...) a rep may be
+# and still take a lead while the reps at the front are busy with simultaneous leads. 0: exact
+# round-robin (counts within one), at the price of waits under concurrency.
+LEADOPS_ROUTING_BALANCE_TOLERANCE = env.int("DJANGO_ROUTING_BALANCE_TOLERANCE", default=0)
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
 LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
 # Server-side prepared statements for the intake path (off behind a transaction-mode pooler).

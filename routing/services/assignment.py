@@ -84,11 +84,13 @@ _DAILY_CAP_CONDITION = " AND (assigned_on IS NULL OR assigned_on <> %s OR assign
 
 
 # The order in which each balancing method hands out leads, over a rep row `r` (as `_pick` in
-# services/engine.py orders them in Python).
+# services/engine.py orders them in Python), and how far past the front a rep may be, in that
+# order's unit, for one lead of tolerance (see rep_capacity_take_next).
 _BALANCING_ORDER = {
-    Method.WEIGHTED: "(r.routed_total + 1)::float8 / GREATEST(r.weight, 1)",
-    Method.LOAD_BALANCED: "r.open_leads::float8 / GREATEST(r.capacity, 1)",
+    Method.WEIGHTED: ("(r.routed_total + 1)::float8 / GREATEST(r.weight, 1)", "1.0 / GREATEST(r.weight, 1)"),
+    Method.LOAD_BALANCED: ("r.open_leads::float8 / GREATEST(r.capacity, 1)", "0"),
 }
+_COUNT_ORDER = ("r.routed_total", "1")
 
 
 def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile | None:
@@ -99,10 +101,13 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile |
     Concurrent pushes used to choose the same rep and all but one decided again (half of all
     pushes at 8 clients). Skipping held rows spreads them over the tied reps, and requiring the
     front of the order, as committed, keeps round-robin exact: a rep is only taken at the
-    current minimum, so counts never differ by more than one. The row condition is repeated on
-    `r` so that PostgreSQL re-checks it on a row a concurrent push changed meanwhile."""
+    current minimum, so counts never differ by more than one. DJANGO_ROUTING_BALANCE_TOLERANCE
+    lets a rep up to that many leads past the front take a lead while the front is busy (counts
+    then differ by at most one more), so that simultaneous leads need not wait for each other.
+    The row condition is repeated on `r` so that PostgreSQL re-checks it on a row a concurrent
+    push changed meanwhile."""
     eligible = {rep.pk: rep for rep in decision.eligible}
-    order = _BALANCING_ORDER.get(decision.method, "r.routed_total")
+    order, unit = _BALANCING_ORDER.get(decision.method, _COUNT_ORDER)
     table = RepProfile._meta.db_table
     usable = (
         "r.is_active AND r.open_leads < r.capacity"
@@ -112,8 +117,8 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile |
         f"WITH c AS (SELECT * FROM unnest(%s::bigint[], %s::date[]) AS c(id, today)), "
         f"front AS (SELECT min({order}) AS key FROM {table} r JOIN c ON c.id = r.id WHERE {usable}), "
         f"pick AS (SELECT r.id, c.today FROM {table} r JOIN c ON c.id = r.id "
-        f"WHERE {usable} AND {order} <= (SELECT key FROM front) "
-        "ORDER BY r.routed_total, random() LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED) "
+        f"WHERE {usable} AND {order} <= (SELECT key FROM front) + %s * {unit} "
+        f"ORDER BY {order}, r.routed_total, random() LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED) "
         f"UPDATE {table} r SET open_leads = r.open_leads + 1, "
         "assigned_today = CASE WHEN r.assigned_on = pick.today THEN r.assigned_today + 1 ELSE 1 END, "
         "assigned_on = pick.today, last_assigned_at = %s, routed_total = r.routed_total + 1 "
@@ -121,8 +126,9 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile |
     )
     ids = list(eligible)
     todays = [rep_local_today(rep=eligible[pk], now=now) for pk in ids]
+    tolerance = settings.LEADOPS_ROUTING_BALANCE_TOLERANCE
     with cursor_prepared() as cursor:
-        cursor.execute(sql, [ids, todays, now])
+        cursor.execute(sql, [ids, todays, tolerance, now])
         row = cursor.fetchone()
     return eligible[row[0]] if row else None
 

@@ -2,11 +2,12 @@
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
@@ -91,6 +92,65 @@ def test_each_concurrent_push_records_the_rep_who_actually_got_the_lead():
         assert chosen == [assignment.rep_id]
         assert assignment.lead.owner_id == assignment.rep.user_id
         assert names[assignment.rep_id] in assignment.reason
+
+
+def _rep_held_by_another_transaction(rep: RepProfile, *, seconds: float) -> threading.Thread:
+    """A concurrent push in the middle of its transaction: rep's row locked for `seconds`."""
+    held = threading.Event()
+
+    def hold_row() -> None:
+        other = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            other.set_autocommit(False)
+            with other.cursor() as cursor:
+                cursor.execute("SELECT id FROM routing_repprofile WHERE id = %s FOR NO KEY UPDATE", [rep.pk])
+                held.set()
+                time.sleep(seconds)
+            other.commit()
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=hold_row)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+@pytest.mark.parametrize(("tolerance", "expected"), [(0, "front"), (1, "next")])
+def test_a_busy_front_rep_is_waited_for_unless_a_tolerance_allows_the_next(settings, tolerance, expected):
+    # given: A is next in turn (0 routed), B one lead ahead; a concurrent push holds A for 0.5 s
+    settings.LEADOPS_ROUTING_BALANCE_TOLERANCE = tolerance
+    team = TeamFactory()
+    front, next_rep = RepProfileFactory(team=team), RepProfileFactory(team=team, routed_total=1)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    holder = _rep_held_by_another_transaction(front, seconds=0.5)
+    # when
+    started = time.monotonic()
+    result = lead_capture(data=LeadData(email="busy@example.org"), context=IntakeContext(raw_payload={}))
+    waited = time.monotonic() - started
+    holder.join()
+    # then: exact round-robin waits for A; with a tolerance of one lead, B takes it at once
+    owner = front if expected == "front" else next_rep
+    assert result.lead.owner_id == owner.user_id
+    assert (waited >= 0.3) == (expected == "front"), waited
+
+
+@pytest.mark.parametrize("total", [40, 43])
+def test_round_robin_with_a_tolerance_of_one_stays_within_two(settings, total):
+    # given
+    settings.LEADOPS_ROUTING_BALANCE_TOLERANCE = 1
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team) for _ in range(5)]
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    routing_rules_active()
+    # when
+    capture_concurrently(total=total)
+    # then
+    counts = owner_counts(reps)
+    assert sum(counts.values()) == total
+    assert max(counts.values()) - min(counts.values()) <= 2, counts
+    for rep in RepProfile.objects.all():
+        assert rep.open_leads == counts[rep.pk] == rep.routed_total
 
 
 def test_weighted_round_robin_is_proportional_within_one_per_cycle():
