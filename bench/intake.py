@@ -34,11 +34,12 @@ gunicorn's sync workers close every connection after one response, so each reque
 loopback TCP connect; this is the same for intake and reference. `--mode thread` runs the
 clients as threads of one process instead.
 
-Chosen defaults: 4 sync workers and one process per client. On this 2-core machine, in a quiet
-moment, 4 workers gave the reference ~610 req/s at 8 clients; a sweep of 2-6 workers and of
-process vs thread clients (24 Nov 2026) was inconclusive because other engineers' test suites and
-benchmarks kept the load average at 4-20 (the same configuration measured 30-610 req/s). Re-run
-`--only reference --clients 8 --workers N --mode M` on a quiet machine before trusting a choice.
+Chosen defaults: 3 sync workers and one process per client. A sweep of 1-6 workers on a quiet
+machine (24 Nov 2026, session 3, unique people / returning people / reference at 8 clients, req/s):
+1: 369 / 401 / 821; 2: 508 / 617 / 1147; 3: 523 / 689 / 1193; 4: 489 / 666 / 1198;
+5: 389 / 642 / 1328; 6: 356 / 499 / 1278. Three workers serve the intake best (more workers than
+that make simultaneous pushes and returning people wait on each other's row locks on 2 cores);
+the reference alone would do ~10% more with 5. Re-run `--workers N` on other hardware.
 Every figure of this script is noisy when the cores are shared: it prints the load average, and
 `--rounds N` interleaves the scenarios so that intake and reference see the same noise.
 
@@ -496,6 +497,7 @@ class Server:
             "DJANGO_BENCH_ENDPOINTS": "true",
             "DJANGO_INTAKE_RATE_PER_KEY": "10000000",
             "DJANGO_INTAKE_RATE_PER_IP": "10000000",
+            "DJANGO_ROUTING_BALANCE_TOLERANCE": str(args.balance_tolerance),
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
             "CELERY_BROKER_URL": args.broker_url,
@@ -610,7 +612,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", default="1,8", help="concurrent clients, comma-separated (default 1,8)")
     parser.add_argument("--only", default="", help="comma-separated subset of: unique, repeat, reference")
     parser.add_argument("--mode", choices=("process", "thread"), default="process", help="one process per client")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
     parser.add_argument("--pool", type=int, default=50, help="returning people in the repeated scenarios")
     parser.add_argument(
         "--routing",
@@ -618,6 +620,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="reps",
         help="new leads pushed round-robin to 8 reps (default; owner, capacity, SLA clock, notification) "
         "or only the fallback queue (an empty database's routing)",
+    )
+    parser.add_argument(
+        "--balance-tolerance",
+        type=int,
+        default=0,
+        help="DJANGO_ROUTING_BALANCE_TOLERANCE of the server (default 0: exact round-robin, the app's default)",
     )
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/leadops_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
@@ -665,7 +673,8 @@ def main(argv: list[str] | None = None) -> int:
             host, port, salt = "127.0.0.1", server.port, 0
         print(
             f"server: {args.url or f'gunicorn 127.0.0.1:{port}, {args.workers} sync workers, production settings'}; "
-            f"routing: {'round-robin to 8 reps' if args.routing == 'reps' or args.url else 'fallback queue'}; "
+            f"routing: {'round-robin to 8 reps' if args.routing == 'reps' or args.url else 'fallback queue'}"
+            f"{f' (balance tolerance {args.balance_tolerance})' if args.balance_tolerance else ''}; "
             f"clients: {args.mode} each; {args.seconds:g} s per scenario x {args.rounds} round(s); "
             f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}",
             flush=True,
