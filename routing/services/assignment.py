@@ -110,8 +110,10 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile |
     order, unit = _BALANCING_ORDER.get(decision.method, _COUNT_ORDER)
     table = RepProfile._meta.db_table
     usable = (
-        "r.is_active AND r.open_leads < r.capacity"
+        "r.is_active AND r.is_available AND r.open_leads < r.capacity"
         " AND (r.assigned_on IS NULL OR r.assigned_on <> c.today OR r.assigned_today < r.daily_cap)"
+        " AND NOT (r.out_of_office_from IS NOT NULL AND r.out_of_office_from <= c.today"
+        " AND c.today <= COALESCE(r.out_of_office_until, 'infinity'::date))"
     )
     sql = (
         f"WITH c AS (SELECT * FROM unnest(%s::bigint[], %s::date[]) AS c(id, today)), "
@@ -122,7 +124,7 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile |
         f"UPDATE {table} r SET open_leads = r.open_leads + 1, "
         "assigned_today = CASE WHEN r.assigned_on = pick.today THEN r.assigned_today + 1 ELSE 1 END, "
         "assigned_on = pick.today, last_assigned_at = %s, routed_total = r.routed_total + 1 "
-        "FROM pick WHERE r.id = pick.id RETURNING r.id"
+        "FROM pick WHERE r.id = pick.id RETURNING r.id, r.routed_total, r.open_leads"
     )
     ids = list(eligible)
     todays = [rep_local_today(rep=eligible[pk], now=now) for pk in ids]
@@ -130,7 +132,11 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> RepProfile |
     with cursor_prepared() as cursor:
         cursor.execute(sql, [ids, todays, tolerance, now])
         row = cursor.fetchone()
-    return eligible[row[0]] if row else None
+    if row is None:
+        return None
+    rep = eligible[row[0]]
+    rep.routed_total, rep.open_leads = row[1] - 1, row[2] - 1  # as they were when it was taken
+    return rep
 
 
 class _LostRace(Exception):
@@ -279,14 +285,16 @@ def _route_decide(*, lead: Lead, now: datetime, exclude_rep_ids: frozenset[int] 
     rules = routing_rules_active()
     decision = None
     for attempt in range(MAX_ROUTE_ATTEMPTS):
-        decision = routing_decide(lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids)
+        first_take = attempt == 0 and connection.vendor == "postgresql"
+        decision = routing_decide(
+            lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids, recent_candidates=first_take
+        )
         if decision.rep is None:
             break
-        if attempt == 0 and decision.balances and connection.vendor == "postgresql":
+        if first_take and decision.balances:
             rep = rep_capacity_take_next(decision=decision, now=now)
             if rep is not None:
-                if rep is not decision.rep:
-                    decision_rep_change(decision=decision, rep=rep)
+                decision_rep_change(decision=decision, rep=rep)  # counters as taken, maybe another rep
                 break
             continue  # the reps at the front are all held: decide again, waiting for them this time
         if _rep_capacity_take_or_release(decision=decision, now=now, first_attempt=attempt == 0):

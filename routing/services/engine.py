@@ -11,9 +11,11 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
+from time import monotonic as time_monotonic
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -373,10 +375,13 @@ def action_pool_ids(action: RuleAction) -> list[int]:
     return [rep.pk for rep in action.pool.all()]
 
 
-def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset()) -> list[RepProfile]:
+def action_candidates(
+    *, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset(), recent: bool = False
+) -> list[RepProfile]:
     """The active reps an action may choose from, in one query: the named rep, or the action's team
     and hand-picked pool (everyone when it names neither). Returns RepProfile instances with only
-    the routing fields loaded and their user attached."""
+    the routing fields loaded and their user attached. `recent`: rows this process read within
+    DJANGO_ROUTING_RULES_RECHECK_SECONDS will do (see `_candidate_rows_read`)."""
     query = _candidate_query(connection.vendor)
     params: list = []
     if action.method == Method.NAMED_REP:
@@ -395,10 +400,30 @@ def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = f
     if exclude_rep_ids:
         exclude = f" AND r.id NOT IN ({', '.join(['%s'] * len(exclude_rep_ids))})"
         params += sorted(exclude_rep_ids)
-    with cursor_prepared() as cursor:
-        cursor.execute(query.sql.format(scope=scope, exclude=exclude), params)
-        rows = cursor.fetchall()
+    key = (connection.vendor, scope, exclude, tuple(params))
+    cached = _candidate_rows_read.get(key) if recent else None
+    if cached is not None and cached[0] > time_monotonic():
+        rows = cached[1]
+    else:
+        with cursor_prepared() as cursor:
+            cursor.execute(query.sql.format(scope=scope, exclude=exclude), params)
+            rows = cursor.fetchall()
+        if len(_candidate_rows_read) >= _CANDIDATE_ROWS_READ_MAX:
+            _candidate_rows_read.clear()
+        _candidate_rows_read[key] = (time_monotonic() + settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS, rows)
     return [_rep_from_row(row, query, DEFAULT_DB_ALIAS) for row in rows]
+
+
+# The candidate rows each action read lately, for `recent` readers: a push's first take re-checks
+# in SQL everything about a rep that can change from one lead to the next (active, available, out
+# of office, capacity, daily cap, the counters), so rows as old as the cached rules will do for it.
+_candidate_rows_read: dict[tuple, tuple[float, list]] = {}
+_CANDIDATE_ROWS_READ_MAX = 500
+
+
+def candidate_rows_cache_clear(**_kwargs) -> None:
+    """Signal receiver: a rep or user was saved or deleted in this process."""
+    _candidate_rows_read.clear()
 
 
 def _territory_matches(*, territory: Territory, lead: Lead) -> bool:
@@ -493,8 +518,11 @@ def decide_for_action(
     arm: str,
     now: datetime,
     exclude_rep_ids: frozenset[int] = frozenset(),
+    recent_candidates: bool = False,
 ) -> Decision:
-    """Who gets the lead under this rule's action, with every candidate considered and why."""
+    """Who gets the lead under this rule's action, with every candidate considered and why.
+    `recent_candidates`: for a balancing method, recently read rep rows will do (the caller takes
+    the rep with `rep_capacity_take_next`, which re-checks them)."""
     if action is None or action.method == Method.QUEUE:
         queue = (action.queue if action else None) or rule.queue
         return Decision(rule, action, arm, Method.QUEUE, queue=queue, reason=f"rule sends leads to queue “{queue}”")
@@ -505,7 +533,8 @@ def decide_for_action(
         if not reps:
             return Decision(rule, action, arm, method, queue=rule.queue, reason=f"queued: {why}")
     else:
-        reps = action_candidates(action=action, exclude_rep_ids=exclude_rep_ids)
+        recent = recent_candidates and method in BALANCING_METHODS
+        reps = action_candidates(action=action, exclude_rep_ids=exclude_rep_ids, recent=recent)
 
     candidates: list[dict] = []
     eligible: list[RepProfile] = []
@@ -607,9 +636,18 @@ def routing_decide(
     now: datetime,
     rules: list[RoutingRule] | None = None,
     exclude_rep_ids: frozenset[int] = frozenset(),
+    recent_candidates: bool = False,
 ) -> Decision:
     """Read-only: which rule matches, which arm, and who would get the lead now (or which queue)."""
     if rules is None:
         rules = routing_rules_active()
     rule, action, arm = rule_match(lead=lead, rules=rules)
-    return decide_for_action(lead=lead, rule=rule, action=action, arm=arm, now=now, exclude_rep_ids=exclude_rep_ids)
+    return decide_for_action(
+        lead=lead,
+        rule=rule,
+        action=action,
+        arm=arm,
+        now=now,
+        exclude_rep_ids=exclude_rep_ids,
+        recent_candidates=recent_candidates,
+    )

@@ -329,6 +329,41 @@ def test_rep_edits_made_elsewhere_reach_warm_candidate_rows_at_once(key_client):
     assert Assignment.objects.get(lead_id=body["id"]).candidates[1]["name"].startswith("Renée")
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"is_available": False}, {"out_of_office_from": datetime.date(2000, 1, 1), "out_of_office_until": None}],
+    ids=["unavailable", "out-of-office"],
+)
+def test_a_rep_who_stops_taking_leads_elsewhere_gets_none_while_candidates_are_cached(settings, key_client, change):
+    # given: candidate rows may be reused for an hour; both reps were read for the first lead
+    settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS = 3600
+    team = TeamFactory()
+    reps = [RepProfileFactory(team=team), RepProfileFactory(team=team)]
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    first = capture(key_client, email="first@x.example")["owner"]["id"]
+    # when: the rep who did not get it goes away in another process (no signal reaches this one)
+    leaving = next(rep for rep in reps if rep.user_id != first)
+    RepProfile.objects.filter(pk=leaving.pk).update(**change)
+    # then: the next leads all go to the one who stayed, although round-robin would alternate
+    owners = {capture(key_client, email=f"next{n}@x.example")["owner"]["id"] for n in range(3)}
+    assert owners == {first}
+
+
+def test_a_rep_moved_to_another_team_in_this_process_leaves_the_cached_candidates_at_once(settings, key_client):
+    # given
+    settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS = 3600
+    team = TeamFactory()
+    staying, moving = RepProfileFactory(team=team), RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    capture(key_client, email="warm@x.example")
+    # when: a manager moves one rep (a model save in this process)
+    moving.team = TeamFactory()
+    moving.save()
+    # then
+    owners = {capture(key_client, email=f"after{n}@x.example")["owner"]["id"] for n in range(3)}
+    assert owners == {staying.user_id}
+
+
 def test_candidate_counters_are_read_fresh_for_every_lead(key_client):
     # given: round robin over two reps; the first lead went to one of them
     team = TeamFactory()
