@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from core.roles import Role
@@ -158,3 +158,6 @@ def browser():
         )
         yield launched
         launched.close()
+        # While Playwright's event loop runs, the test's ORM calls get their own connection
+        # (Django's connections are per async context): close it before the database is dropped.
+        connections.close_all()
