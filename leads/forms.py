@@ -45,12 +45,16 @@ class LeadEditForm(forms.ModelForm):
 
 class ReassignForm(forms.Form):
     to_rep = forms.ModelChoiceField(
-        queryset=RepProfile.objects.filter(is_active=True).select_related("user"),
-        required=False,
-        empty_label="Route by the rules",
-        label="New owner",
+        queryset=RepProfile.objects.none(), required=False, empty_label="Route by the rules", label="New owner"
     )
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "Why?"}))
+
+    def __init__(self, *args, user, **kwargs):
+        """Offers the reps `user` may hand leads to (routing.selectors.rep_assignable_list_for_user)."""
+        from routing.selectors import rep_assignable_list_for_user
+
+        super().__init__(*args, **kwargs)
+        self.fields["to_rep"].queryset = rep_assignable_list_for_user(user=user)
 
 
 class BulkActionForm(forms.Form):

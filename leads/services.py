@@ -803,15 +803,15 @@ def leads_bulk_apply(
     lead by lead: each its own short transaction, so one refused lead does not undo the others.
     Reassignment goes to `to_rep_id`, or through the rules without the current owner."""
     from leads.selectors import lead_list_for_user
-    from routing.selectors import rep_active_get
+    from routing.selectors import rep_assignable_list_for_user
     from routing.services import lead_reassign
 
     visible = lead_list_for_user(user=user).filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True)
     to_rep = None
     if action == "reassign" and to_rep_id:
-        to_rep = rep_active_get(rep_id=to_rep_id)
+        to_rep = rep_assignable_list_for_user(user=user).filter(pk=to_rep_id).first()
         if to_rep is None:
-            raise ApplicationError("Choose an active rep.", field="to_rep")
+            raise ApplicationError("Choose an active rep you may assign leads to.", field="to_rep")
     result = BulkResult()
     for lead_id in list(visible):
         try:

@@ -43,7 +43,8 @@ from leads.selectors import (
     user_sees_all_leads,
 )
 from leads.services import activity_log, lead_stage_change, lead_update, leads_bulk_apply
-from routing.models import RepProfile, Team
+from routing.models import Team
+from routing.selectors import rep_assignable_list_for_user
 from routing.services import lead_reassign
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -195,10 +196,9 @@ def _lead_list_options(request: HtmxHttpRequest, context: dict[str, Any]) -> Non
     context["teams"] = list(Team.objects.only("id", "name")) if context["sees_all"] else []
 
 
-def _bulk_options(context: dict[str, Any]) -> None:
-    context["reps"] = (
-        list(RepProfile.objects.filter(is_active=True).select_related("user")) if context["can"]["reassign"] else []
-    )
+def _bulk_options(request: HtmxHttpRequest, context: dict[str, Any]) -> None:
+    can_reassign = context["can"]["reassign"]
+    context["reps"] = list(rep_assignable_list_for_user(user=request.user)) if can_reassign else []
 
 
 @login_required
@@ -210,7 +210,7 @@ def lead_list(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "leads/lead_list.html#lead-count", _lead_count(leads))
     is_table = request.htmx.target == "lead-table"
     context = _lead_list_context(request, with_count=not is_table)
-    _bulk_options(context)
+    _bulk_options(request, context)
     if is_table:
         context["count_deferred"] = True
         return render(request, "leads/lead_list.html#lead-table", context)
@@ -265,7 +265,7 @@ def lead_bulk(request: HtmxHttpRequest) -> HttpResponse:
         query = request.GET.urlencode()
         return redirect(f"{reverse('leads:lead_list')}{'?' + query if query else ''}")
     context = _lead_list_context(request, with_count=False)
-    _bulk_options(context)
+    _bulk_options(request, context)
     context.update(count_deferred=True, bulk_notice=notice, bulk_error=error)
     return render(request, "leads/lead_list.html#lead-table", context)
 
@@ -327,7 +327,7 @@ def _detail_context(request: HtmxHttpRequest, lead: Lead, partial: str | None = 
         context["stage_history"] = list(lead_stage_history(lead=lead))
         context["assignment_why_template"] = _assignment_why_template()
         if context["can_reassign"]:
-            context.setdefault("reassign_form", ReassignForm())
+            context.setdefault("reassign_form", ReassignForm(user=user))
     return context
 
 
@@ -437,7 +437,7 @@ def lead_reassign_view(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
     lead = _lead_or_404(request, lead_id)
     if not request.user.has_perm("leads.reassign_lead"):
         raise PermissionDenied
-    form = ReassignForm(request.POST)
+    form = ReassignForm(request.POST, user=request.user)
     error = ""
     if form.is_valid():
         try:
@@ -457,7 +457,7 @@ def lead_reassign_view(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
             response = render(
                 request,
                 "leads/lead_detail.html#reassign-form",
-                {"lead": lead, "reassign_form": ReassignForm(), "reassign_saved": True},
+                {"lead": lead, "reassign_form": ReassignForm(user=request.user), "reassign_saved": True},
             )
             return trigger_client_event(response, "lead-reassigned")
     if request.htmx:

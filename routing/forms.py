@@ -156,10 +156,10 @@ class ReassignForm(forms.Form):
     )
     reason = forms.CharField(max_length=400)
 
-    def __init__(self, *args, reps=None, **kwargs):
+    def __init__(self, *args, to_reps=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if reps is not None:
-            self.fields["to_rep"].queryset = reps
+        if to_reps is not None:
+            self.fields["to_rep"].queryset = to_reps
 
 
 class RepLeadsReassignForm(forms.Form):
@@ -169,11 +169,12 @@ class RepLeadsReassignForm(forms.Form):
     )
     reason = forms.CharField(max_length=400)
 
-    def __init__(self, *args, reps=None, **kwargs):
+    def __init__(self, *args, reps=None, to_reps=None, **kwargs):
         super().__init__(*args, **kwargs)
         if reps is not None:
-            self.fields["from_rep"].queryset = reps
-            self.fields["to_rep"].queryset = reps
+            self.fields["from_rep"].queryset = reps  # a leaving rep may be inactive already
+        if to_reps is not None:
+            self.fields["to_rep"].queryset = to_reps
 
     def clean(self):
         cleaned = super().clean()

@@ -42,11 +42,6 @@ def rep_get_for_user(*, user: AbstractBaseUser) -> RepProfile | None:
     return RepProfile.objects.select_related("team", "user").filter(user=user).first()
 
 
-def rep_active_get(*, rep_id: int) -> RepProfile | None:
-    """An active rep by id (a chosen new owner), with their user."""
-    return RepProfile.objects.select_related("user").filter(pk=rep_id, is_active=True).first()
-
-
 def rep_get_for_user_or_403(*, user: AbstractBaseUser) -> RepProfile:
     rep = rep_get_for_user(user=user)
     if rep is None:
@@ -64,13 +59,18 @@ def rep_list_for_user(*, user: AbstractBaseUser) -> QuerySet[RepProfile]:
     return reps.none()
 
 
+def rep_assignable_list_for_user(*, user: AbstractBaseUser) -> QuerySet[RepProfile]:
+    """Active reps `user` may name as a lead's new owner, on every page and in the API."""
+    return rep_list_for_user(user=user).filter(is_active=True)
+
+
 def rep_assignable_get(*, user: AbstractBaseUser, rep_id: int | None) -> RepProfile | None:
     """The rep `user` names as a new owner (None: route through the rules); 404 if not theirs to use."""
     if rep_id is None:
         return None
-    rep = rep_list_for_user(user=user).filter(pk=rep_id).first()
+    rep = rep_assignable_list_for_user(user=user).filter(pk=rep_id).first()
     if rep is None:
-        raise NotFound("No rep with this id that you may assign to.", field="to_rep")
+        raise NotFound("No active rep with this id that you may assign to.", field="to_rep")
     return rep
 
 

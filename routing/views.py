@@ -20,6 +20,7 @@ from routing.selectors import (
     notification_list_for_user,
     queue_list_for_rep,
     queue_list_with_counts,
+    rep_assignable_list_for_user,
     rep_get_for_user,
     rep_list_for_user,
     rep_status_list_for_user,
@@ -240,11 +241,11 @@ def dry_run(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def reassign(request: HtmxHttpRequest) -> HttpResponse:
     _require(user_can_reassign(request.user))
-    reps = rep_list_for_user(user=request.user)
+    reps, to_reps = rep_list_for_user(user=request.user), rep_assignable_list_for_user(user=request.user)
     one_submitted = request.method == "POST" and "one-lead_id" in request.POST
     bulk_submitted = request.method == "POST" and "bulk-from_rep" in request.POST
-    one = ReassignForm(request.POST if one_submitted else None, reps=reps, prefix="one")
-    bulk = RepLeadsReassignForm(request.POST if bulk_submitted else None, reps=reps, prefix="bulk")
+    one = ReassignForm(request.POST if one_submitted else None, to_reps=to_reps, prefix="one")
+    bulk = RepLeadsReassignForm(request.POST if bulk_submitted else None, reps=reps, to_reps=to_reps, prefix="bulk")
     if one_submitted and one.is_valid():
         try:
             lead = lead_get_for_user(user=request.user, lead_id=one.cleaned_data["lead_id"])

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -486,10 +487,11 @@ def test_navigation_shows_the_pages_of_each_role(ops_user, rep_user):
 
 
 def test_manager_reassigns_a_lead_from_its_page_and_a_rep_may_not(manager_user):
-    from tests.routing.factories import RepProfileFactory
+    from tests.routing.factories import RepProfileFactory, TeamFactory
 
     # given
-    old, new = RepProfileFactory(), RepProfileFactory()
+    team = TeamFactory(manager=manager_user)
+    old, new = RepProfileFactory(team=team), RepProfileFactory(team=team)
     lead = LeadFactory(owner=old.user, stage=Stage.WORKING)
     url = reverse("leads:lead_reassign", args=[lead.pk])
 
@@ -510,10 +512,10 @@ def test_manager_reassigns_a_lead_from_its_page_and_a_rep_may_not(manager_user):
 
 
 def test_bulk_reassign_to_a_rep(manager_user):
-    from tests.routing.factories import RepProfileFactory
+    from tests.routing.factories import RepProfileFactory, TeamFactory
 
     # given
-    new = RepProfileFactory()
+    new = RepProfileFactory(team=TeamFactory(manager=manager_user))
     leads = LeadFactory.create_batch(2, stage=Stage.NEW)
 
     # when
@@ -526,6 +528,41 @@ def test_bulk_reassign_to_a_rep(manager_user):
     # then
     assert "2 leads updated." in response.content.decode()
     assert Lead.objects.filter(owner=new.user).count() == 2
+
+
+def test_a_manager_hands_leads_only_to_active_reps_of_their_own_teams(manager_user):
+    from tests.routing.factories import RepProfileFactory, TeamFactory
+
+    # given: the manager's team (one active, one inactive rep) and another manager's team
+    mine = RepProfileFactory(team=TeamFactory(manager=manager_user))
+    gone = RepProfileFactory(team=mine.team, is_active=False)
+    theirs = RepProfileFactory(team=TeamFactory(name="Elsewhere"))
+    leads = LeadFactory.create_batch(2, owner=mine.user, stage=Stage.WORKING)
+    manager = client_for(manager_user)
+
+    # when
+    page = manager.get(reverse("leads:lead_detail", args=[leads[0].pk])).content.decode()
+    listing = manager.get(reverse("leads:lead_list")).content.decode()
+    single = manager.post(
+        reverse("leads:lead_reassign", args=[leads[0].pk]),
+        {"to_rep": theirs.pk, "reason": "try"},
+        **htmx("reassign-form"),
+    )
+    bulk = manager.post(
+        reverse("leads:lead_bulk"),
+        {"action": "reassign", "to_rep": gone.pk, "reason": "try", "lead_ids": [lead.pk for lead in leads]},
+        **HTMX_TABLE,
+    )
+
+    # then: only the active rep of their own team is offered, and the others are refused
+    for html in (page, listing):
+        offered = re.search(r'<select name="to_rep".*?</select>', html, re.DOTALL).group(0)
+        assert re.findall(r'<option value="(\d+)"', offered) == [str(mine.pk)]
+    assert "Select a valid choice" in single.content.decode()
+    assert "Choose an active rep you may assign leads to." in bulk.content.decode()
+    assert set(Lead.objects.filter(pk__in=[lead.pk for lead in leads]).values_list("owner", flat=True)) == {
+        mine.user_id
+    }
 
 
 def test_list_filters_by_team_and_breached_sla(client, ops_user):

@@ -141,3 +141,24 @@ def test_manager_reassigns_through_the_api_and_reps_cannot(manager_user, rep_use
     assert bulk.json() == {"moved": 1, "failed": {}}
     history = client_for(manager_user).get(f"/api/v1/routing/leads/{lead.pk}/assignments/").json()
     assert [a["reason"] for a in history] == ["leaving", "territory change"]
+
+
+def test_the_api_refuses_an_inactive_rep_or_another_managers_rep_as_new_owner(manager_user):
+    # given
+    team = TeamFactory(manager=manager_user)
+    owner = RepProfileFactory(team=team)
+    inactive = RepProfileFactory(team=team, is_active=False)
+    elsewhere = RepProfileFactory(team=TeamFactory())
+    lead = LeadFactory(owner=owner.user)
+    # when
+    responses = [
+        client_for(manager_user).post(
+            f"/api/v1/routing/leads/{lead.pk}/reassign/", {"to_rep": rep.pk, "reason": "x"}, format="json"
+        )
+        for rep in (inactive, elsewhere)
+    ]
+    # then
+    for response in responses:
+        assert response.status_code == 404 and "to_rep" in response.json(), response.content
+    lead.refresh_from_db()
+    assert lead.owner_id == owner.user_id
