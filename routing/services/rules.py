@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
+from routing.locks import routing_rules_for_reorder
 from routing.models import RULE_METHODS, Arm, Method, Queue, RepProfile, RoutingRule, RuleAction, Team
 from routing.selectors import routing_config_cache_clear
 from routing.services.engine import SKILL_KINDS, InvalidRule, conditions_validate
@@ -93,18 +94,25 @@ def routing_rule_save(
 
 @transaction.atomic
 def routing_rule_move(*, rule_id: int, direction: str) -> RoutingRule:
-    """Swap a rule with its neighbour above ("up") or below ("down")."""
-    rules = list(RoutingRule.objects.filter(is_fallback=False).select_for_update().order_by("position", "pk"))
+    """Swap a rule with its neighbour above ("up") or below ("down"): two rows change; every rule
+    is renumbered (10, 20, ...) only when the two share a position (ties ordered by id)."""
+    rules = list(routing_rules_for_reorder())
     index = next((i for i, r in enumerate(rules) if r.pk == rule_id), None)
     if index is None:
         raise ApplicationError("The fallback rule always runs last.")
     other = index - 1 if direction == "up" else index + 1
     if 0 <= other < len(rules):
-        rules[index], rules[other] = rules[other], rules[index]
-    for position, rule in enumerate(rules, start=1):
+        moving, neighbour = rules[index], rules[other]
+        now = timezone.now()
         # updated_at too: the routers' rule caches notice the change by it (routing/selectors.py).
-        RoutingRule.objects.filter(pk=rule.pk).update(position=position * 10, updated_at=timezone.now())
-    routing_config_cache_clear()  # bulk updates send no signals
+        if moving.position != neighbour.position:
+            RoutingRule.objects.filter(pk=moving.pk).update(position=neighbour.position, updated_at=now)
+            RoutingRule.objects.filter(pk=neighbour.pk).update(position=moving.position, updated_at=now)
+        else:
+            rules[index], rules[other] = neighbour, moving
+            for position, rule in enumerate(rules, start=1):
+                RoutingRule.objects.filter(pk=rule.pk).update(position=position * 10, updated_at=now)
+        routing_config_cache_clear()  # bulk updates send no signals
     return RoutingRule.objects.get(pk=rule_id)
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from core.exceptions import ApplicationError
 from core.models import Notification
 from core.roles import Role
 from leads import services as lead_services
@@ -19,11 +20,19 @@ from routing.services import (
     lead_reassign,
     rep_leads_reassign,
     routing_dry_run,
+    routing_rule_move,
     routing_rule_save,
 )
 from tests.core.factories import UserFactory
 from tests.leads.factories import AccountFactory, LeadFactory
-from tests.routing.factories import QueueFactory, RepProfileFactory, TeamFactory, TerritoryFactory, rule_with_action
+from tests.routing.factories import (
+    QueueFactory,
+    RepProfileFactory,
+    RoutingRuleFactory,
+    TeamFactory,
+    TerritoryFactory,
+    rule_with_action,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -421,3 +430,41 @@ def test_sweep_gives_back_capacity_of_closed_leads():
     assert rep_open_leads_sweep() == 1
     rep.refresh_from_db()
     assert rep.open_leads == 1
+
+
+def _rule_order(*rules: RoutingRule) -> list[int]:
+    ids = [rule.pk for rule in rules]
+    return list(RoutingRule.objects.filter(pk__in=ids).order_by("position", "pk").values_list("pk", flat=True))
+
+
+def test_moving_a_rule_swaps_it_with_its_neighbour_and_leaves_the_others_alone():
+    # given
+    first, second, third = (RoutingRuleFactory(position=position) for position in (10, 20, 30))
+    third_before = RoutingRule.objects.values_list("position", "updated_at").get(pk=third.pk)
+    # when
+    routing_rule_move(rule_id=second.pk, direction="up")
+    # then
+    assert _rule_order(first, second, third) == [second.pk, first.pk, third.pk]
+    assert RoutingRule.objects.values_list("position", "updated_at").get(pk=third.pk) == third_before
+
+
+def test_moving_a_rule_past_one_at_the_same_position_renumbers_the_rules():
+    # given: two rules share a position (ordered by id)
+    first, second = RoutingRuleFactory(position=5), RoutingRuleFactory(position=5)
+    # when
+    routing_rule_move(rule_id=second.pk, direction="up")
+    # then
+    assert _rule_order(first, second) == [second.pk, first.pk]
+
+
+def test_the_first_rule_cannot_move_up_and_the_fallback_cannot_move():
+    # given
+    top, below = RoutingRuleFactory(position=0), RoutingRuleFactory(position=1)
+    fallback = RoutingRule.objects.get(is_fallback=True)
+    # when
+    routing_rule_move(rule_id=top.pk, direction="up")
+    # then
+    assert _rule_order(top, below) == [top.pk, below.pk]
+    assert RoutingRule.objects.get(pk=top.pk).position == 0
+    with pytest.raises(ApplicationError, match="fallback"):
+        routing_rule_move(rule_id=fallback.pk, direction="up")
