@@ -8,7 +8,9 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8 or Latin-1, comma or semicolon separated.")
+    file = forms.FileField(
+        label="CSV file", help_text="UTF-8, Windows-1252 (Excel) or Latin-1, comma or semicolon separated."
+    )
     source = forms.ModelChoiceField(queryset=Source.objects.order_by("name"), required=False, empty_label="Choose…")
     new_source = forms.CharField(label="or a new source", max_length=120, required=False)
 

@@ -153,7 +153,9 @@ class InvalidImport(ApplicationError):
 
 
 def csv_sniff(*, head: bytes) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV from its first bytes: UTF-8 (with or without BOM) else Latin-1;
+    """(encoding, delimiter) of a CSV from its first bytes: UTF-8 (with or without BOM), else
+    Windows-1252 (what Excel saves as "CSV" on Windows: curly quotes, dashes and the euro sign sit
+    where Latin-1 has control codes), else Latin-1 for the five bytes Windows-1252 leaves undefined;
     semicolon when the header line has more semicolons than commas, else comma."""
     if head.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
@@ -162,7 +164,11 @@ def csv_sniff(*, head: bytes) -> tuple[str, str]:
             codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
             encoding = "utf-8"
         except UnicodeDecodeError:
-            encoding = "latin-1"
+            try:
+                head.decode("cp1252")
+                encoding = "cp1252"
+            except UnicodeDecodeError:
+                encoding = "latin-1"
     first_line = head.decode(encoding, errors="replace").lstrip("\ufeff").split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     return encoding, delimiter

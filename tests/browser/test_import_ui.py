@@ -42,7 +42,7 @@ def test_ops_imports_a_csv_and_sees_it_finish(browser, celery_worker_process, li
     # when: upload
     page.goto(f"{live_server.url}/leads/import/")
     page.set_input_files(
-        "#id_file", files=[{"name": "trade-show.csv", "mimeType": "text/csv", "buffer": CSV.encode("latin-1")}]
+        "#id_file", files=[{"name": "trade-show.csv", "mimeType": "text/csv", "buffer": CSV.encode("cp1252")}]
     )
     page.fill("#id_new_source", "Trade show Berlin")
     page.screenshot(path=SCREENSHOTS / "import-upload-desktop.png", full_page=True)
@@ -79,7 +79,7 @@ def test_ops_imports_a_csv_and_sees_it_finish(browser, celery_worker_process, li
     page.screenshot(path=SCREENSHOTS / "import-progress-phone.png", full_page=True)
 
     job = ImportJob.objects.get()
-    assert job.status == "completed" and job.encoding == "latin-1" and job.delimiter == ";"
+    assert job.status == "completed" and job.encoding == "cp1252" and job.delimiter == ";"
     assert Lead.objects.get(email_normalized="ada@analytical.example").stage == Stage.WON
     assert Source.objects.get(name="Trade show Berlin").import_mapping["Abschluss"] == "outcome"
 

@@ -85,7 +85,8 @@ def run_import(content: str | bytes, *, mapping: dict | None = None, campaign=No
     [
         ("\ufeffEmail;Name\na@x.example;Zoë\n".encode(), "utf-8-sig", ";"),
         ("Email,Name\na@x.example,Zoë\n".encode(), "utf-8", ","),
-        ("Email;Name\na@x.example;Zoë\n".encode("latin-1"), "latin-1", ";"),
+        ("Email;Name\na@x.example;Zoë\n".encode("cp1252"), "cp1252", ";"),
+        (b"Email;Name\na@x.example;Zo\xeb \x81\n", "latin-1", ";"),  # 0x81: undefined in Windows-1252
         (b'"Email","Name; title"\na@x.example,"x"\n', "utf-8", ","),
     ],
 )
@@ -251,16 +252,14 @@ def test_dedupe_across_batches(monkeypatch):
     assert Lead.objects.count() == 3
 
 
-def test_latin1_semicolon_file_keeps_accents():
+def test_excel_windows_semicolon_file_keeps_accents_quotes_and_the_euro_sign():
     job = run_import(
-        "Email;Nom\nrene@x.example;René Müller\n".encode("latin-1"),
-        mapping={
-            "Email": "email",
-            "Nom": "last_name",
-        },
+        "Email;Nom;Titre\nrene@x.example;René Müller;“Head” of sales \u2013 €\n".encode("cp1252"),
+        mapping={"Email": "email", "Nom": "last_name", "Titre": "title"},
     )
-    assert job.encoding == "latin-1" and job.delimiter == ";"
-    assert Lead.objects.get().last_name == "René Müller"
+    assert job.encoding == "cp1252" and job.delimiter == ";"
+    lead = Lead.objects.get()
+    assert (lead.last_name, lead.title) == ("René Müller", "“Head” of sales \u2013 €")
 
 
 def test_historical_outcomes_close_leads_with_a_consistent_stage_history():
