@@ -1,6 +1,7 @@
 """CSV import pages: upload, map columns with a live preview, start, follow the progress, cancel,
 download the rejected rows. Everything needs `leads.import_leads`."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -127,7 +128,7 @@ def import_upload(request: HtmxHttpRequest) -> HttpResponse:
 def import_detail(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
     job = _job_or_404(job_id)
     if job.status != ImportStatus.DRAFT:
-        return render(request, "leads/import/import_progress.html", {"job": job})
+        return render(request, "leads/import/import_progress.html", _progress_context(job))
     context = _detail_context(job, job.mapping, start_form=ImportStartForm(initial={"campaign": job.campaign_id}))
     context.update(_preview_context(job, job.mapping))
     return render(request, "leads/import/import_mapping.html", context)
@@ -176,7 +177,7 @@ def import_progress(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
     job = _job_or_404(job_id)
     if not request.htmx:
         return redirect("leads-import:detail", job_id=job.pk)
-    return render(request, "leads/import/import_progress.html#import-progress", {"job": job})
+    return render(request, "leads/import/import_progress.html#import-progress", _progress_context(job))
 
 
 @login_required
@@ -188,7 +189,7 @@ def import_cancel_view(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
         messages.success(request, "The import is being cancelled." if not job.is_finished else "Import cancelled.")
         return redirect("leads-import:detail", job_id=job.pk)
     job = import_job_get(job_id=job.pk)
-    return render(request, "leads/import/import_progress.html#import-progress", {"job": job})
+    return render(request, "leads/import/import_progress.html#import-progress", _progress_context(job))
 
 
 @login_required
@@ -199,3 +200,7 @@ def import_rejects(request: HtmxHttpRequest, job_id: int) -> StreamingHttpRespon
     response = StreamingHttpResponse(import_rejects_csv_lines(job=job), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected.csv"'
     return response
+
+
+def _progress_context(job) -> dict:
+    return {"job": job, "retention_days": settings.LEADOPS_IMPORT_RETENTION_DAYS}

@@ -30,11 +30,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dt_time
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, OperationalError, connection, models, transaction
@@ -1017,6 +1018,41 @@ def import_job_get(*, job_id: int) -> ImportJob:
     if job is None:
         raise NotFound("No import with this id.")
     return job
+
+
+def import_files_purge(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Delete the uploaded file and the rejected rows (raw personal data) of every import that
+    ended more than DJANGO_IMPORT_RETENTION_DAYS ago, and of uploads never started within that
+    time (they become cancelled). Counts, mapping and the leads stay. Returns how many imports
+    were purged. Idempotent and safe to run twice at once: each job is claimed by one
+    conditional UPDATE, and deleting a file that is already gone is a no-op."""
+    days = settings.LEADOPS_IMPORT_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    finished = Q(
+        status__in=(ImportStatus.COMPLETED, ImportStatus.CANCELLED, ImportStatus.FAILED), finished_at__lt=cutoff
+    )
+    abandoned = Q(status=ImportStatus.DRAFT, created_at__lt=cutoff)
+    due = ImportJob.objects.filter(finished | abandoned, purged_at__isnull=True)
+    purged = 0
+    for job in due.only("pk", "file", "status").order_by("pk")[:batch_size]:
+        changes: dict[str, Any] = {"purged_at": now, "updated_at": now}
+        if job.status == ImportStatus.DRAFT:
+            changes.update(
+                status=ImportStatus.CANCELLED,
+                finished_at=now,
+                error=f"Not started within {days} days; the file was deleted.",
+            )
+        with transaction.atomic():
+            if not ImportJob.objects.filter(finished | abandoned, pk=job.pk, purged_at__isnull=True).update(**changes):
+                continue  # started, or purged by a concurrent run, since it was read
+            ImportRowError.objects.filter(job_id=job.pk).delete()
+        if job.file.name:
+            job.file.storage.delete(job.file.name)
+        purged += 1
+    return purged
 
 
 def import_rejects_csv_lines(*, job: ImportJob) -> Iterator[str]:

@@ -384,6 +384,9 @@ class ImportJob(BaseModel):
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the file and the rejected rows were deleted (retention)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

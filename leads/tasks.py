@@ -21,3 +21,11 @@ def lead_import_run_task(*, job_id: int) -> None:
 
     if import_run(job_id=job_id):
         lead_import_run_task.apply_async(kwargs={"job_id": job_id})
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def import_files_purge_task() -> int:
+    """Hourly (beat): deletes the files and rejected rows of imports past their retention."""
+    from leads.imports import import_files_purge
+
+    return import_files_purge()

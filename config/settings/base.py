@@ -170,6 +170,9 @@ LEADOPS_ROUTING_BALANCE_TOLERANCE = env.int("DJANGO_ROUTING_BALANCE_TOLERANCE", 
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
 LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
 # Server-side prepared statements for the intake path (off behind a transaction-mode pooler).
+# Uploaded CSV files and their rejected rows (which hold raw personal data) are deleted this many
+# days after the import ends, or after an upload that was never started; 0 keeps them forever.
+LEADOPS_IMPORT_RETENTION_DAYS = env.int("DJANGO_IMPORT_RETENTION_DAYS", default=30)
 LEADOPS_DB_PREPARED_STATEMENTS = env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True)
 # Response SLAs (docs/sla.md): how often the beat sweep runs and how many clocks one batch takes.
 LEADOPS_SLA_SWEEP_SECONDS = env.float("DJANGO_SLA_SWEEP_SECONDS", default=15)
@@ -217,6 +220,11 @@ CELERY_BEAT_SCHEDULE = {
     "assignment-notifications": {
         "task": "routing.tasks.assignment_notifications_run_task",
         "schedule": timedelta(seconds=env.int("DJANGO_NOTIFY_SWEEP_SECONDS", default=30)),
+    },
+    # Retention of uploaded CSV files and rejected rows (DJANGO_IMPORT_RETENTION_DAYS).
+    "import-files-purge": {
+        "task": "leads.tasks.import_files_purge_task",
+        "schedule": timedelta(hours=1),
     },
     # Safety net for rep capacity: stage changes recount their owner at once; this recounts all.
     "rep-open-leads-sweep": {

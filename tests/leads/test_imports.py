@@ -20,6 +20,7 @@ from leads.imports import (
     BATCH_SIZE,
     csv_sniff,
     import_cancel,
+    import_files_purge,
     import_job_create,
     import_mapping_suggest,
     import_mapping_validate,
@@ -596,3 +597,62 @@ def test_an_outcome_that_closes_an_owned_lead_gives_its_rep_the_capacity_back():
     # then: at once, not at the next recount sweep
     rep.refresh_from_db()
     assert rep.open_leads == 0
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def _aged(job: ImportJob, *, days: int, field: str) -> ImportJob:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ImportJob.objects.filter(pk=job.pk).update(**{field: timezone.now() - timedelta(days=days)})
+    job.refresh_from_db()
+    return job
+
+
+def test_files_and_rejected_rows_are_deleted_once_the_retention_period_is_over(settings, client, ops_user):
+    # given: 30 days of retention; an import that ended 31 days ago and one that just ended (each with
+    # a rejected row), an upload abandoned 31 days ago and one from today
+    settings.LEADOPS_IMPORT_RETENTION_DAYS = 30
+    content = "email,first_name\nkeep@x.example,Kept\nnot-an-email,Bad\n"
+    old = _aged(run_import(content, user=ops_user), days=31, field="finished_at")
+    recent = run_import(content.replace("keep@", "recent@"))
+    abandoned = _aged(new_job(content), days=31, field="created_at")
+    fresh_draft = new_job(content)
+    storage = old.file.storage
+
+    # when: the hourly job runs, twice
+    purged, again = import_files_purge(), import_files_purge()
+
+    # then: the old import and the abandoned upload lost their file and rejected rows, nothing else
+    assert (purged, again) == (2, 0)
+    for job in (old, abandoned):
+        job.refresh_from_db()
+        assert job.purged_at is not None and not storage.exists(job.file.name)
+        assert not job.row_errors.exists()
+    assert (old.created_count, old.rejected_count) == (1, 1) and Lead.objects.filter(email="keep@x.example").exists()
+    assert abandoned.status == ImportStatus.CANCELLED and "Not started within 30 days" in abandoned.error
+    for job in (recent, fresh_draft):
+        job.refresh_from_db()
+        assert job.purged_at is None and storage.exists(job.file.name)
+    assert recent.row_errors.count() == 1
+
+    # and the import's page says so instead of offering the download
+    client.force_login(ops_user)
+    page = client.get(reverse("leads-import:detail", args=[old.pk])).content.decode()
+    assert "were deleted on" in page and "kept 30 days" in page
+    assert reverse("leads-import:rejects", args=[old.pk]) not in page
+
+
+def test_a_retention_of_zero_days_keeps_every_file(settings):
+    # given
+    settings.LEADOPS_IMPORT_RETENTION_DAYS = 0
+    job = _aged(run_import("email\nnot-an-email\n"), days=3650, field="finished_at")
+    # when
+    purged = import_files_purge()
+    # then
+    job.refresh_from_db()
+    assert purged == 0 and job.purged_at is None and job.row_errors.count() == 1
+    assert job.file.storage.exists(job.file.name)
