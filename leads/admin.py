@@ -18,9 +18,11 @@ from leads.models import (
     Activity,
     ApiKey,
     Campaign,
+    ImportJob,
     IntakeOutcome,
     IntakeSubmission,
     Lead,
+    PrivacyRequest,
     Source,
     Stage,
     StageChange,
@@ -447,3 +449,56 @@ class IntakeSubmissionAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
             )
         if failed:
             self.message_user(request, f"{len(failed)} could not be replayed: {_listed(failed)}", messages.ERROR)
+
+
+# --- imports and privacy requests ---------------------------------------------------------------
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
+    """CSV imports as the worker left them; the import pages show progress and rejected rows."""
+
+    list_display = (
+        "id",
+        "original_name",
+        "source",
+        "status",
+        "processed_rows",
+        "created_count",
+        "merged_count",
+        "rejected_count",
+        "created_by",
+        "created_at",
+        "finished_at",
+        "purged_at",
+    )
+    list_filter = ("status", "source")
+    list_select_related = ("source", "created_by")
+    search_fields = ("original_name",)
+    date_hierarchy = "created_at"
+    exclude = ("headers", "mapping")
+    actions = ("cancel_selected",)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("leads.import_leads")
+
+    @admin.action(description="Cancel selected imports", permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        from leads.imports import import_cancel
+
+        running = [job_id for job_id, finished in ((job.pk, job.is_finished) for job in queryset) if not finished]
+        for job_id in running:
+            import_cancel(job_id=job_id)
+        self.message_user(request, f"{len(running)} import(s) cancelled or stopping after their current batch.")
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail of data exports and erasures (done from the lead's privacy page)."""
+
+    list_display = ("id", "kind", "lead_ref", "actor", "performed_at", "reference")
+    list_filter = ("kind",)
+    list_select_related = ("actor",)
+    search_fields = ("=lead_ref", "reference")
+    date_hierarchy = "performed_at"
+    raw_id_fields = ("lead",)

@@ -295,3 +295,29 @@ def test_intake_log_is_read_only_in_admin(admin_client):
     assert page.status_code == 200
     assert 'name="payload"' not in page.content.decode()
     assert add.status_code == 403
+
+
+def test_imports_and_privacy_requests_are_listed_read_only_and_a_running_import_can_be_cancelled(admin_client):
+    from leads.models import ImportJob, ImportStatus, PrivacyRequest
+
+    # given: a running import, a finished one, and a privacy request
+    running = ImportJob.objects.create(
+        original_name="fair.csv", encoding="utf-8", delimiter=",", status=ImportStatus.RUNNING, file="imports/fair.csv"
+    )
+    done = ImportJob.objects.create(
+        original_name="old.csv", encoding="utf-8", delimiter=",", status=ImportStatus.COMPLETED, file="imports/old.csv"
+    )
+    PrivacyRequest.objects.create(kind="export", lead_ref=42, reference="TICKET-7")
+
+    # when
+    imports_page = admin_client.get(changelist_url(ImportJob)).content.decode()
+    privacy_page = admin_client.get(changelist_url(PrivacyRequest)).content.decode()
+    change_page = admin_client.get(reverse("admin:leads_importjob_change", args=[running.pk])).content.decode()
+    response = action(admin_client, ImportJob, "cancel_selected", [running, done])
+
+    # then
+    assert "fair.csv" in imports_page and "old.csv" in imports_page and "TICKET-7" in privacy_page
+    assert 'name="_save"' not in change_page  # read-only
+    assert "1 import(s) cancelled" in " ".join(messages_of(response))
+    running.refresh_from_db(), done.refresh_from_db()
+    assert running.cancel_requested and (done.status, done.cancel_requested) == (ImportStatus.COMPLETED, False)
