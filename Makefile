@@ -7,6 +7,7 @@ PORT ?= 8000
 .PHONY: run test install lint format clean
 
 $(VENV)/.installed: pyproject.toml
+	@mkdir -p var
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip > var/install.log 2>&1
 	@$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]" >> var/install.log 2>&1 \

@@ -2,11 +2,11 @@
 # `make run`: migrate, load demo data once, then web server + Celery worker + beat together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p var  # a fresh clone has none: the install log, SQLite file and broker live there
 make --no-print-directory -s install
 BIN=.venv/bin
 PORT=${PORT:-8000}
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.local}
-mkdir -p var
 $BIN/python manage.py migrate --no-input -v 0
 $BIN/python manage.py seed_demo
 pids=()
