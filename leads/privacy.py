@@ -25,9 +25,11 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from core.exceptions import Conflict, NotFound
+from core.models import Notification
 from leads.locks import leads_for_update
 from leads.models import (
     Activity,
@@ -155,6 +157,22 @@ def lead_data_export(*, lead_id: int, actor: AbstractBaseUser | None, reference:
     return data
 
 
+def _notifications_scrub(*, lead: Lead, label: str) -> int:
+    """In-app notifications about the lead (they link to its page) name it by its label: after the
+    erasure they name it as the lead page does ("Lead 123"). Emails already sent are out of reach.
+    No index serves the link: an erasure reads the notification table once, which is rare enough."""
+    replacement = str(lead)
+    if not label or label == replacement:
+        return 0
+    url = reverse("leads:lead_detail", kwargs={"lead_id": lead.pk})
+    notifications = list(Notification.objects.filter(url=url).only("id", "title", "body"))
+    for notification in notifications:
+        notification.title = notification.title.replace(label, replacement)[:200]
+        notification.body = notification.body.replace(label, replacement)
+    Notification.objects.bulk_update(notifications, ["title", "body"], batch_size=500)
+    return len(notifications)
+
+
 @transaction.atomic(durable=True)
 def lead_erase(
     *, lead_id: int, actor: AbstractBaseUser | None, reference: str = "", now: datetime | None = None
@@ -167,6 +185,7 @@ def lead_erase(
     if PrivacyRequest.objects.filter(lead_ref=lead_id, kind=PrivacyRequestKind.ERASE).exists():
         raise LeadAlreadyErased("This lead has already been erased.")
 
+    label = str(lead)  # how notifications name the lead ("New lead: Ada Lovelace")
     for name, value in _PERSONAL_FIELDS.items():
         setattr(lead, name, value)
     lead.first_touch = _kept(lead.first_touch, _KEPT_TOUCH_KEYS)
@@ -191,6 +210,7 @@ def lead_erase(
         "activities": len(activities),
         "intake_submissions": len(submissions),
         "stage_change_reasons": reasons_removed,
+        "notifications": _notifications_scrub(lead=lead, label=label),
     }
     try:
         with transaction.atomic():

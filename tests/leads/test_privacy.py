@@ -122,6 +122,34 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_figures(lead_wit
     assert not any(value in audit_text for value in PII)
 
 
+def test_erasure_renames_the_lead_in_notifications_about_it_and_leaves_others_alone(lead_with_history, ops_user):
+    from core.models import Notification
+
+    # given: what the owner and the manager were told about Ada, and a notification about someone else
+    lead_id = lead_with_history.pk
+    url = reverse("leads:lead_detail", kwargs={"lead_id": lead_id})
+    other = LeadFactory(first_name="Grace", last_name="Hopper")
+    told = [
+        Notification.objects.create(recipient=ops_user, title="New lead: Ada Lovelace", body="round-robin", url=url),
+        Notification.objects.create(
+            recipient=ops_user, title="SLA breached: Ada Lovelace", body="Tom has not touched Ada Lovelace.", url=url
+        ),
+    ]
+    unrelated = Notification.objects.create(
+        recipient=ops_user, title="New lead: Grace Hopper", url=reverse("leads:lead_detail", args=[other.pk])
+    )
+    # when
+    audit = lead_erase(lead_id=lead_id, actor=ops_user)
+    # then
+    texts = [(n.title, n.body) for n in Notification.objects.filter(pk__in=[n.pk for n in told]).order_by("pk")]
+    assert texts == [
+        (f"New lead: Lead {lead_id}", "round-robin"),
+        (f"SLA breached: Lead {lead_id}", f"Tom has not touched Lead {lead_id}."),
+    ]
+    assert Notification.objects.get(pk=unrelated.pk).title == "New lead: Grace Hopper"
+    assert audit.summary["notifications"] == 2
+
+
 def test_erasure_happens_once(lead_with_history, ops_user):
     lead_erase(lead_id=lead_with_history.pk, actor=ops_user)
     with pytest.raises(LeadAlreadyErased):
