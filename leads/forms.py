@@ -8,6 +8,7 @@ from core.roles import Role
 from leads.models import ActivityKind, Lead, Stage
 from leads.services import ALLOWED_TRANSITIONS, LEAD_EDITABLE_FIELDS
 from routing.models import RepProfile
+from routing.selectors import rep_assignable_list_for_user
 
 LOGGABLE_KINDS = [ActivityKind.CALL, ActivityKind.EMAIL_SENT, ActivityKind.MEETING, ActivityKind.NOTE]
 
@@ -50,9 +51,7 @@ class ReassignForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "Why?"}))
 
     def __init__(self, *args, user, **kwargs):
-        """Offers the reps `user` may hand leads to (routing.selectors.rep_assignable_list_for_user)."""
-        from routing.selectors import rep_assignable_list_for_user
-
+        """Offers the reps `user` may hand leads to."""
         super().__init__(*args, **kwargs)
         self.fields["to_rep"].queryset = rep_assignable_list_for_user(user=user)
 
