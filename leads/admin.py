@@ -463,17 +463,14 @@ class ImportJobAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
         "original_name",
         "source",
         "status",
-        "processed_rows",
         "created_count",
         "merged_count",
         "rejected_count",
-        "created_by",
-        "created_at",
         "finished_at",
         "purged_at",
     )
     list_filter = ("status", "source")
-    list_select_related = ("source", "created_by")
+    list_select_related = ("source",)
     search_fields = ("original_name",)
     date_hierarchy = "created_at"
     exclude = ("headers", "mapping")
