@@ -4,6 +4,7 @@ open-lead counter consistent. Lock order: see routing/locks.py (lead rows, then 
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -115,7 +116,23 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
     The row condition is repeated on `r` so that PostgreSQL re-checks it on a row a concurrent
     push changed meanwhile."""
     eligible = {rep.pk: rep for rep in decision.eligible}
-    order, unit = _BALANCING_ORDER.get(decision.method, _COUNT_ORDER)
+    ids = list(eligible)
+    todays = [rep_local_today(rep=eligible[pk], now=now) for pk in ids]
+    tolerance = settings.LEADOPS_ROUTING_BALANCE_TOLERANCE
+    with cursor_prepared() as cursor:
+        cursor.execute(_take_next_sql(decision.method), [ids, todays, tolerance, now])
+        taken_id, routed_total, open_leads, anyone_usable = cursor.fetchone()
+    if taken_id is None:
+        return TakeNext(rep=None, front_held=anyone_usable)
+    rep = eligible[taken_id]
+    rep.routed_total, rep.open_leads = routed_total - 1, open_leads - 1  # as they were when it was taken
+    return TakeNext(rep=rep)
+
+
+@cache
+def _take_next_sql(method: str) -> str:
+    """The statement of `rep_capacity_take_next` for a balancing method (built once per process)."""
+    order, unit = _BALANCING_ORDER.get(method, _COUNT_ORDER)
     table = RepProfile._meta.db_table
     usable = (
         "r.is_active AND r.is_available AND r.open_leads < r.capacity"
@@ -123,7 +140,7 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
         " AND NOT (r.out_of_office_from IS NOT NULL AND r.out_of_office_from <= c.today"
         " AND c.today <= COALESCE(r.out_of_office_until, 'infinity'::date))"
     )
-    sql = (
+    return (
         f"WITH c AS (SELECT * FROM unnest(%s::bigint[], %s::date[]) AS c(id, today)), "
         f"front AS (SELECT min({order}) AS key FROM {table} r JOIN c ON c.id = r.id WHERE {usable}), "
         f"pick AS (SELECT r.id, c.today FROM {table} r JOIN c ON c.id = r.id "
@@ -136,17 +153,6 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
         "SELECT taken.id, taken.routed_total, taken.open_leads, (SELECT key FROM front) IS NOT NULL "
         "FROM (SELECT 1) one LEFT JOIN taken ON true"
     )
-    ids = list(eligible)
-    todays = [rep_local_today(rep=eligible[pk], now=now) for pk in ids]
-    tolerance = settings.LEADOPS_ROUTING_BALANCE_TOLERANCE
-    with cursor_prepared() as cursor:
-        cursor.execute(sql, [ids, todays, tolerance, now])
-        taken_id, routed_total, open_leads, anyone_usable = cursor.fetchone()
-    if taken_id is None:
-        return TakeNext(rep=None, front_held=anyone_usable)
-    rep = eligible[taken_id]
-    rep.routed_total, rep.open_leads = routed_total - 1, open_leads - 1  # as they were when it was taken
-    return TakeNext(rep=rep)
 
 
 # While every rep at the front is held by simultaneous pushes, the push asks again after these
