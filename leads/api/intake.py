@@ -1,6 +1,7 @@
 """Validation of intake submissions: the same rules for the API, form posts and replays."""
 
 import re
+from functools import cached_property
 from typing import Any
 
 import phonenumbers
@@ -30,12 +31,16 @@ class _Text(serializers.CharField):
     DRF's surrogate check is a Python loop over every character, ~5% of an intake's CPU for the
     28 fields; a value it would refuse still goes through DRF's validators, so the errors are DRF's."""
 
+    @cached_property
+    def _default_validators_only(self) -> bool:
+        return all(type(validator) in _DEFAULT_TEXT_VALIDATORS for validator in self.validators)
+
     def run_validators(self, value):
         if (
             type(value) is str
             and len(value) <= self.max_length
             and not _REFUSED_CHARACTERS.search(value)
-            and all(type(validator) in _DEFAULT_TEXT_VALIDATORS for validator in self.validators)
+            and self._default_validators_only
         ):
             return
         super().run_validators(value)
