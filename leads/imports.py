@@ -497,13 +497,20 @@ def import_start(
     return job
 
 
-def import_cancel(*, job_id: int) -> ImportJob:
-    """A job not yet running is cancelled at once; a running one stops after its current batch."""
+def imports_cancel(*, job_ids: list[int]) -> int:
+    """Jobs not yet running are cancelled at once; running ones stop after their current batch;
+    finished ones stay as they are. Returns how many were cancelled or asked to stop."""
     now = timezone.now()
-    ImportJob.objects.filter(pk=job_id, status__in=(ImportStatus.DRAFT, ImportStatus.QUEUED)).update(
+    waiting = ImportJob.objects.filter(pk__in=job_ids, status__in=(ImportStatus.DRAFT, ImportStatus.QUEUED))
+    running = ImportJob.objects.filter(pk__in=job_ids, status=ImportStatus.RUNNING, cancel_requested=False)
+    return waiting.update(
         status=ImportStatus.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now
-    )
-    ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(cancel_requested=True, updated_at=now)
+    ) + running.update(cancel_requested=True, updated_at=now)
+
+
+def import_cancel(*, job_id: int) -> ImportJob:
+    """`imports_cancel` of one job, which is returned as it is now."""
+    imports_cancel(job_ids=[job_id])
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound("No import with this id.")
