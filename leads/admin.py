@@ -19,6 +19,7 @@ from leads.models import (
     ApiKey,
     Campaign,
     ImportJob,
+    ImportRowError,
     IntakeOutcome,
     IntakeSubmission,
     Lead,
@@ -481,12 +482,21 @@ class ImportJobAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel selected imports", permissions=["cancel"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
-        from leads.imports import import_cancel
+        from leads.imports import imports_cancel
 
-        running = [job_id for job_id, finished in ((job.pk, job.is_finished) for job in queryset) if not finished]
-        for job_id in running:
-            import_cancel(job_id=job_id)
-        self.message_user(request, f"{len(running)} import(s) cancelled or stopping after their current batch.")
+        stopped = imports_cancel(job_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{stopped} import(s) cancelled or stopping after their current batch.")
+
+
+@admin.register(ImportRowError)
+class ImportRowErrorAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Rejected rows of imports, with the reason (the import page downloads them as CSV); not an
+    inline of the import, which may have thousands."""
+
+    list_display = ("job", "row_number", "reason")
+    list_select_related = ("job",)
+    search_fields = ("=job__id", "reason")
+    raw_id_fields = ("job",)
 
 
 @admin.register(PrivacyRequest)
