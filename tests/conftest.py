@@ -12,6 +12,7 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from core.roles import Role
+from leads.api.throttling import throttle_leases_clear
 from leads.services import intake_caches_clear
 from tests.core.factories import UserFactory
 from tests.leads.factories import ApiKeyFactory
@@ -32,9 +33,11 @@ requires_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis"
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # Rate-limit counters live in the cache: each test starts with fresh windows. Per-process
-    # lookups (campaigns, API keys) may point at rows an earlier test rolled back.
+    # Rate-limit counters live in the cache (and this process's leases on them): each test starts
+    # with fresh windows. Per-process lookups (campaigns, API keys) may point at rows an earlier
+    # test rolled back.
     cache.clear()
+    throttle_leases_clear()
     intake_caches_clear()
     yield
 
