@@ -184,7 +184,7 @@ def lead_capture(*, data: LeadData, context: IntakeContext) -> CaptureResult:
     if context.api_key is not None:
         api_key_mark_used(api_key=context.api_key)
     try:
-        return _lead_capture_atomic(data=data, context=context)
+        return _lead_capture_store(data=data, context=context)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the intake log insert...
         if context.idempotency_key:
@@ -197,7 +197,7 @@ def lead_capture(*, data: LeadData, context: IntakeContext) -> CaptureResult:
         intake_caches_clear()
         if context.api_key is not None and not ApiKey.objects.filter(pk=context.api_key.pk).exists():
             raise RevokedApiKey("This API key no longer exists.") from None
-        return _lead_capture_atomic(data=data, context=context)
+        return _lead_capture_store(data=data, context=context)
 
 
 def intake_caches_clear() -> None:
@@ -238,8 +238,23 @@ _people_seen: dict[str, None] = {}
 _PEOPLE_SEEN_MAX = 20_000
 
 
-@transaction.atomic(durable=True)
-def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureResult:
+@dataclass
+class _Capture:
+    """A submission ready to store: normalised, attributed, and the lead it would create."""
+
+    data: LeadData
+    email_normalized: str
+    person: str  # the normalised email, else the phone
+    source: Source | None
+    campaign: Campaign | None
+    channel: str
+    touch: dict
+    occurred_at: datetime
+    lead: Lead
+    log: "_IntakeLog"
+
+
+def _capture_prepare(*, data: LeadData, context: IntakeContext) -> _Capture:
     data = lead_data_normalize(data=data)
     now = timezone.now()
     occurred_at = data.occurred_at or now
@@ -248,9 +263,6 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
     campaign = campaign_for_submission(name=data.campaign, utm_campaign=data.utm_campaign, source=source)
     channel = data.channel or (source.channel if source else Channel.API)
     touch = touch_build(data=data, occurred_at=occurred_at, channel=channel, source=source, campaign=campaign)
-
-    # Insert first (one round trip, no savepoint); a conflict on the email or phone index means
-    # the person exists (perhaps committed a moment ago by a concurrent request we waited for).
     lead = lead_build_new(
         data=data,
         email_normalized=email_normalized,
@@ -260,12 +272,84 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
         touch=touch,
         occurred_at=occurred_at,
     )
-    log = _IntakeLog(context=context, now=now, occurred_at=occurred_at, channel=channel, touch=touch, data=data)
-    created = False
-    person = email_normalized or data.phone_e164
+    return _Capture(
+        data=data,
+        email_normalized=email_normalized,
+        person=email_normalized or data.phone_e164,
+        source=source,
+        campaign=campaign,
+        channel=channel,
+        touch=touch,
+        occurred_at=occurred_at,
+        lead=lead,
+        log=_IntakeLog(context=context, now=now, occurred_at=occurred_at, channel=channel, touch=touch, data=data),
+    )
+
+
+def _lead_capture_store(*, data: LeadData, context: IntakeContext) -> CaptureResult:
+    capture = _capture_prepare(data=data, context=context)
     # A person this process saw lately most likely has a lead: look it up first rather than
     # attempt the insert. Only the order of the two steps depends on this hint.
-    look_first = person in _people_seen
+    look_first = capture.person in _people_seen
+    result = None
+    if not look_first and _new_lead_without_transaction(capture=capture):
+        result = _lead_capture_new(capture=capture)
+        look_first = result is None  # the person has a lead after all
+    if result is None:
+        result = _lead_capture_atomic(capture=capture, look_first=look_first)
+    if len(_people_seen) >= _PEOPLE_SEEN_MAX:
+        _people_seen.clear()
+    _people_seen[capture.person] = None
+    return result
+
+
+def _new_lead_without_transaction(*, capture: _Capture) -> bool:
+    """Whether a new lead can be stored without a transaction (PostgreSQL, not inside the
+    caller's transaction, no tags: tags are rows written after the lead's)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and not capture.data.tags
+
+
+def _lead_capture_new(*, capture: _Capture) -> CaptureResult | None:
+    """A new person's lead in two statements and no transaction (PostgreSQL): the push takes a
+    rep's capacity (committed at once), then one statement inserts the lead with its owner and
+    every row of the submission and the assignment, or nothing when the person has a lead already
+    (None: the caller adds to that lead). A failed insert gives the rep the take back.
+
+    BEGIN and COMMIT were two of five round trips of a new lead, and the rep's row lock, held
+    from the take to the commit, made simultaneous pushes wait for each other at the end of each
+    round-robin round. Should the process die between the two statements, the rep's counters are
+    one too high until the open-leads sweep recounts them (routed_total and today's count stay one
+    too high: the rep gets one lead fewer in its rotation and today)."""
+    lead = capture.lead
+    route = _route_before_insert(lead=lead, tags=capture.data.tags)
+    try:
+        inserted = _intake_rows_insert(rows=capture.log.rows(lead=lead, created=True), new_lead=lead, route=route)
+    except BaseException:
+        _route_cancel_after_failure(route)
+        raise
+    if not inserted:
+        route.cancel()
+        return None
+    lead_enrichment_request()
+    route.owner_notification_request()
+    return CaptureResult(lead=lead, created=True, submission=capture.log.submission)
+
+
+def _route_cancel_after_failure(route) -> None:
+    try:
+        route.cancel()
+    except Exception:  # e.g. the connection broke: the open-leads sweep recounts the rep later
+        logger.warning("Could not give back the rep's take of a failed intake", exc_info=True)
+
+
+@transaction.atomic(durable=True)
+def _lead_capture_atomic(*, capture: _Capture, look_first: bool) -> CaptureResult:
+    """Store the submission in one transaction: insert first (one round trip, no savepoint),
+    and a conflict on the email or phone index means the person exists (perhaps committed a
+    moment ago by a concurrent request we waited for); or, with `look_first`, the other way
+    round."""
+    data, lead, log = capture.data, capture.lead, capture.log
+    created = False
     route = None
     for attempt in range(3):  # the matched lead can vanish (merged) between the two statements
         inserted = False
@@ -279,13 +363,13 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
             route.cancel()
             route = None
         existing = _lead_add_touch(
-            email_normalized=email_normalized,
+            email_normalized=capture.email_normalized,
             data=data,
-            source=source,
-            campaign=campaign,
-            channel=channel,
-            touch=touch,
-            occurred_at=occurred_at,
+            source=capture.source,
+            campaign=capture.campaign,
+            channel=capture.channel,
+            touch=capture.touch,
+            occurred_at=capture.occurred_at,
         )
         if existing is not None:
             lead, changed = existing
@@ -293,9 +377,6 @@ def _lead_capture_atomic(*, data: LeadData, context: IntakeContext) -> CaptureRe
             break
     else:
         raise Conflict("This person's lead is being changed right now; please retry.")
-    if len(_people_seen) >= _PEOPLE_SEEN_MAX:
-        _people_seen.clear()
-    _people_seen[person] = None
     if data.tags:
         _lead_add_tags(lead=lead, names=data.tags)
     if created:

@@ -237,3 +237,37 @@ def test_fifty_claimers_on_a_thousand_queued_leads():
         assert rep.open_leads <= rep.capacity
         assert rep.open_leads == owned[rep.user_id]
     assert set(outcomes) <= {"claimed", "already_claimed"}, outcomes
+
+
+def test_a_new_lead_whose_insert_fails_after_the_take_gives_the_rep_the_take_back():
+    # given: a push rule, and this process has a campaign cached that was deleted since, so the
+    # first insert (after its take, which commits at once) fails on the campaign's foreign key
+    from leads.models import Campaign
+
+    team = TeamFactory()
+    rep = RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    data = {"utm_campaign": "gone-meanwhile"}
+    lead_capture(data=LeadData(email="first@example.org", **data), context=IntakeContext(raw_payload={}))
+    Campaign.objects.filter(utm_campaign="gone-meanwhile").delete()
+    # when
+    result = lead_capture(data=LeadData(email="second@example.org", **data), context=IntakeContext(raw_payload={}))
+    # then: stored on the retry, and the rep was counted once per lead, not once per take
+    rep.refresh_from_db()
+    assert result.created and result.lead.owner_id == rep.user_id
+    assert Lead.objects.filter(owner=rep.user).count() == 2
+    assert (rep.routed_total, rep.open_leads, rep.assigned_today) == (2, 2, 2)
+
+
+def test_a_returning_person_this_process_has_not_seen_leaves_the_reps_counts_as_they_were():
+    # given: the person's lead came from elsewhere (an import), so this process tries the insert
+    team = TeamFactory()
+    rep = RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    existing = LeadFactory(email="known@example.org", email_normalized="known@example.org")
+    # when
+    result = lead_capture(data=LeadData(email="known@example.org"), context=IntakeContext(raw_payload={}))
+    # then: the take for the insert that found the person was given back
+    rep.refresh_from_db()
+    assert not result.created and result.lead.pk == existing.pk
+    assert (rep.routed_total, rep.open_leads, rep.assigned_today) == (0, 0, 0)
