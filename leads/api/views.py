@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import Forbidden
-from core.serializers import ReusedFieldsMixin
+from core.serializers import PlainRepresentationMixin, ReusedFieldsMixin
 from leads.api.authentication import ApiKeyAuthentication
 from leads.api.intake import (
     IntakeInputSerializer,
@@ -35,7 +35,7 @@ from leads.services import (
 User = get_user_model()
 
 
-class UserRefSerializer(ReusedFieldsMixin, serializers.Serializer):
+class UserRefSerializer(PlainRepresentationMixin, ReusedFieldsMixin, serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.SerializerMethodField()
     email = serializers.EmailField()
@@ -44,7 +44,7 @@ class UserRefSerializer(ReusedFieldsMixin, serializers.Serializer):
         return user.get_full_name() or user.get_username()
 
 
-class LeadOutputSerializer(ReusedFieldsMixin, serializers.Serializer):
+class LeadOutputSerializer(PlainRepresentationMixin, ReusedFieldsMixin, serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.CharField()
     phone = serializers.CharField(source="phone_e164")
