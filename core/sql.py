@@ -58,6 +58,7 @@ def rows_insert_together(
     sql_for: Mapping[tuple[int, str], str] | None = None,
     unless_first_conflicts: bool = False,
     update: tuple[Model, Sequence[str]] | None = None,
+    update_if_version: str | None = None,
 ) -> bool:
     """INSERT `rows` (unsaved instances, their primary keys generated) in one statement and set
     their primary keys; PostgreSQL only.
@@ -70,7 +71,9 @@ def rows_insert_together(
     only if it was; returns False, with nothing written, when it conflicted with a unique index.
 
     `update=(instance, field names)`: also UPDATE those fields of that saved instance (as
-    `save(update_fields=...)` would, auto_now fields included) in the same statement."""
+    `save(update_fields=...)` would, auto_now fields included) in the same statement.
+    `update_if_version`: only if its row is still the version read (`ROW_VERSION_SQL`); returns
+    False, with nothing written, when a concurrent write changed the row since."""
     sql_for = sql_for or {}
     update_instance, update_names = update if update is not None else (None, ())
     sql, update_fields, row_fields = _statement(
@@ -79,11 +82,14 @@ def rows_insert_together(
         unless_first_conflicts,
         type(update_instance) if update_instance is not None else None,
         tuple(update_names),
+        update_if_version is not None,
     )
     db = _this_thread_connection()
     params = [field.get_db_prep_save(field.pre_save(update_instance, False), db) for field in update_fields]
     if update_instance is not None:
         params.append(update_instance.pk)
+    if update_if_version is not None:
+        params.append(update_if_version)
     for row, fields in zip(rows, row_fields, strict=True):
         for field, attname, plain_types in fields:
             value = getattr(row, attname)
@@ -157,8 +163,13 @@ def _plain_types(field: models.Field) -> tuple[type, ...]:
     return _PLAIN_TYPES.get(type(field), ())
 
 
+# A row's version for optimistic writes: PostgreSQL's xmin, which every UPDATE of the row changes
+# (also those that do not touch updated_at) and row locks do not.
+ROW_VERSION_SQL = "{alias}.xmin::text"
+
+
 @cache
-def _statement(models, sql_for, unless_first_conflicts, update_model, update_names):
+def _statement(models, sql_for, unless_first_conflicts, update_model, update_names, update_versioned):
     """The SQL of one shape of call (built once per process), the fields whose values it takes
     for the update, and per row the fields whose values it takes, in parameter order."""
     sql_for = dict(sql_for)
@@ -168,7 +179,8 @@ def _statement(models, sql_for, unless_first_conflicts, update_model, update_nam
     if update_model is not None:
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in update_fields)
         table, pk = quote(update_model._meta.db_table), quote(update_model._meta.pk.column)
-        ctes.append(f"u AS (UPDATE {table} SET {assignments} WHERE {pk} = %s)")
+        version = " AND xmin = %s::xid RETURNING 1" if update_versioned else ""
+        ctes.append(f"u AS (UPDATE {table} SET {assignments} WHERE {pk} = %s{version})")
     row_fields = []
     for i, model in enumerate(models):
         meta = model._meta
@@ -183,8 +195,10 @@ def _statement(models, sql_for, unless_first_conflicts, update_model, update_nam
             placeholders.append(placeholder)
         row_fields.append(with_values)
         insert = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        if i and unless_first_conflicts:
+        if i and (unless_first_conflicts or update_versioned):
             values = f"SELECT {', '.join(placeholders)} FROM r0"  # no row when the first one conflicted
+        elif update_versioned:
+            values = f"SELECT {', '.join(placeholders)} FROM u"  # no row when the update matched none
         else:
             values = f"VALUES ({', '.join(placeholders)})"
         conflict = " ON CONFLICT DO NOTHING" if i == 0 and unless_first_conflicts else ""

@@ -9,7 +9,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from core.sql import column_converters, cursor_prepared, row_convert
+from core.sql import ROW_VERSION_SQL, column_converters, cursor_prepared, row_convert
 from leads.models import Lead
 
 
@@ -30,16 +30,28 @@ def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> list
     A returning person's submission runs this on every request, and compiling the equivalent
     select_related queryset cost more CPU than the rest of the request; the SQL is built once
     per process from the models' fields and the rows become instances through `Model.from_db`."""
+    return [lead for lead, _ in _leads_matching(email_normalized=email_normalized, phone_e164=phone_e164, lock=True)]
+
+
+def leads_matching_with_versions(*, email_normalized: str, phone_e164: str) -> list[tuple[Lead, str]]:
+    """`leads_matching_for_update` without the lock (PostgreSQL): each lead with its row version,
+    for a write that succeeds only if the row is unchanged since (`rows_insert_together`'s
+    `update_if_version`)."""
+    return _leads_matching(email_normalized=email_normalized, phone_e164=phone_e164, lock=False)
+
+
+def _leads_matching(*, email_normalized: str, phone_e164: str, lock: bool) -> list[tuple[Lead, str | None]]:
     by = [name for name, value in (("email_normalized", email_normalized), ("phone_e164", phone_e164)) if value]
     if not by:
         return []
-    sql, shapes, columns = _matching_sql(tuple(by), connection.vendor)
+    sql, shapes, columns = _matching_sql(tuple(by), connection.vendor, lock)
     with cursor_prepared() as cursor:
         cursor.execute(sql, [value for value in (email_normalized, phone_e164) if value])
         rows = cursor.fetchall()
     leads = []
     for raw in rows:
-        row = row_convert(raw, columns)
+        version = None if lock else raw[-1]
+        row = row_convert(raw if lock else raw[:-1], columns)
         values, start = [], 0
         for _model, attnames in shapes:
             values.append(row[start : start + len(attnames)])
@@ -48,7 +60,7 @@ def leads_matching_for_update(*, email_normalized: str, phone_e164: str) -> list
         for name, (model, attnames), related_values in zip(_MATCH_RELATED, shapes[1:], values[1:], strict=True):
             related = model.from_db(connection.alias, attnames, related_values) if related_values[0] else None
             Lead._meta.get_field(name).set_cached_value(lead, related)
-        leads.append(lead)
+        leads.append((lead, version))
     return leads
 
 
@@ -56,7 +68,9 @@ _MATCH_RELATED = ("owner", "source", "campaign")
 
 
 @cache
-def _matching_sql(by: tuple[str, ...], vendor: str) -> tuple[str, list[tuple[type[Model], list[str]]], list]:
+def _matching_sql(
+    by: tuple[str, ...], vendor: str, lock: bool
+) -> tuple[str, list[tuple[type[Model], list[str]]], list]:
     quote = connection.ops.quote_name
     shapes: list[tuple[type[Model], list[str]]] = [(Lead, [f.attname for f in Lead._meta.concrete_fields])]
     columns = [f"l.{quote(f.column)}" for f in Lead._meta.concrete_fields]
@@ -72,9 +86,11 @@ def _matching_sql(by: tuple[str, ...], vendor: str) -> tuple[str, list[tuple[typ
         on = f"r{i}.{quote(model._meta.pk.column)} = l.{quote(field.column)}"
         joins.append(f"LEFT JOIN {quote(model._meta.db_table)} r{i} ON {on}")
     where = " OR ".join(f"l.{quote(Lead._meta.get_field(name).column)} = %s" for name in by)
-    lock = " FOR NO KEY UPDATE OF l" if vendor == "postgresql" else ""
+    if not lock:
+        columns.append(ROW_VERSION_SQL.format(alias="l"))
+    lock_clause = " FOR NO KEY UPDATE OF l" if lock and vendor == "postgresql" else ""
     sql = (
         f"SELECT {', '.join(columns)} FROM {quote(Lead._meta.db_table)} l {' '.join(joins)} "
-        f"WHERE {where} ORDER BY l.{quote(Lead._meta.pk.column)}{lock}"
+        f"WHERE {where} ORDER BY l.{quote(Lead._meta.pk.column)}{lock_clause}"
     )
     return sql, shapes, column_converters(all_fields)

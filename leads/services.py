@@ -22,7 +22,7 @@ from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
 from core.sql import rows_insert_together
 from leads.enrichment import enrichment_provider
-from leads.locks import leads_for_delete, leads_for_update, leads_matching_for_update
+from leads.locks import leads_for_delete, leads_for_update, leads_matching_for_update, leads_matching_with_versions
 from leads.models import (
     CLOSED_STAGES,
     CONTACT_KINDS,
@@ -292,9 +292,16 @@ def _lead_capture_store(*, data: LeadData, context: IntakeContext) -> CaptureRes
     # attempt the insert. Only the order of the two steps depends on this hint.
     look_first = capture.person in _people_seen
     result = None
-    if not look_first and _new_lead_without_transaction(capture=capture):
-        result = _lead_capture_new(capture=capture)
-        look_first = result is None  # the person has a lead after all
+    if _without_transaction(capture=capture):
+        if look_first:
+            result, found = _lead_capture_returning(capture=capture)
+            if not found:
+                result = _lead_capture_new(capture=capture)
+        else:
+            result = _lead_capture_new(capture=capture)
+            if result is None:  # the person has a lead after all
+                result, _ = _lead_capture_returning(capture=capture)
+        look_first = True  # what is left (a busy lead, a race) takes the locking path
     if result is None:
         result = _lead_capture_atomic(capture=capture, look_first=look_first)
     if len(_people_seen) >= _PEOPLE_SEEN_MAX:
@@ -303,9 +310,9 @@ def _lead_capture_store(*, data: LeadData, context: IntakeContext) -> CaptureRes
     return result
 
 
-def _new_lead_without_transaction(*, capture: _Capture) -> bool:
-    """Whether a new lead can be stored without a transaction (PostgreSQL, not inside the
-    caller's transaction, no tags: tags are rows written after the lead's)."""
+def _without_transaction(*, capture: _Capture) -> bool:
+    """Whether the submission can be stored without a transaction: PostgreSQL, not inside the
+    caller's transaction, no tags (tags are rows written after the lead's)."""
     return connection.vendor == "postgresql" and not connection.in_atomic_block and not capture.data.tags
 
 
@@ -333,6 +340,43 @@ def _lead_capture_new(*, capture: _Capture) -> CaptureResult | None:
     lead_enrichment_request()
     route.owner_notification_request()
     return CaptureResult(lead=lead, created=True, submission=capture.log.submission)
+
+
+# A returning person's lead that changes between our read and our write this many times in a row
+# is taken with a row lock instead.
+_RETURNING_ATTEMPTS = 3
+
+
+def _lead_capture_returning(*, capture: _Capture) -> tuple[CaptureResult | None, bool]:
+    """A returning person's submission without a transaction (PostgreSQL): read the lead with its
+    row version, apply the touch in memory, then one statement updates the lead, only if the row
+    is still that version, and writes the intake log rows. (result, True) when stored; (None,
+    False) when no lead has this email or phone; (None, True) when the lead kept changing under
+    us or needs a contact detail added: the caller takes the locking path.
+
+    The locking path is four round trips (BEGIN, find-and-lock, write, COMMIT) and holds the
+    lead's row lock across them; this one is two and holds it for one statement."""
+    data = capture.data
+    for _ in range(_RETURNING_ATTEMPTS):
+        matches = leads_matching_with_versions(email_normalized=capture.email_normalized, phone_e164=data.phone_e164)
+        if not matches:
+            return None, False
+        lead, version = _person_lead(matches, email_normalized=capture.email_normalized)
+        if _contact_updates(lead=lead, data=data):
+            return None, True
+        changed = lead_touch_apply(
+            lead=lead,
+            data=data,
+            source=capture.source,
+            campaign=capture.campaign,
+            channel=capture.channel,
+            touch=capture.touch,
+            occurred_at=capture.occurred_at,
+        )
+        rows = capture.log.rows(lead=lead, created=False)
+        if _intake_rows_insert(rows=rows, update_lead_fields=[*changed, "updated_at"], lead_version=version):
+            return CaptureResult(lead=lead, created=False, submission=capture.log.submission), True
+    return None, True
 
 
 def _route_cancel_after_failure(route) -> None:
@@ -460,19 +504,22 @@ def _intake_rows_insert(
     rows: list[Any],
     new_lead: Lead | None = None,
     update_lead_fields: list[str] | None = None,
+    lead_version: str | None = None,
     route: Any = None,
 ) -> bool:
     """Write the intake log rows; with `new_lead`, insert that lead first unless a lead with its
     email or phone exists (then nothing is written and False returned), and with it the rows of
     its `route` (a routing.services.RouteBeforeInsert); with `update_lead_fields`, save those
-    fields of the (returning) lead too. One statement on PostgreSQL: insert-first
-    de-duplication, no savepoint, no extra round trip."""
+    fields of the (returning) lead too, and with `lead_version` only if its row is still that
+    version (else nothing is written and False returned). One statement on PostgreSQL:
+    insert-first de-duplication, no savepoint, no extra round trip."""
     submission, activity, *rest = rows
     if connection.vendor == "postgresql":
         if new_lead is None:
             update = (submission.lead, update_lead_fields) if update_lead_fields else None
             payload = {(1, "payload"): "%s || jsonb_build_object('submission_id', {r0})"}
-            rows_insert_together(rows, sql_for=payload, update=update)
+            if not rows_insert_together(rows, sql_for=payload, update=update, update_if_version=lead_version):
+                return False
         else:
             lead_ref = {(i, "lead_id"): "{r0}" for i in range(1, len(rows) + 1)}
             sql_for = lead_ref | {(2, "payload"): "%s || jsonb_build_object('submission_id', {r1})"}
@@ -634,21 +681,15 @@ def _lead_add_touch(
     """A returning person: last-touch attribution and what the lead did not know, applied in
     memory (the caller saves the changed fields with the intake log). Finds and locks the lead in
     one statement; None if no lead has this email or phone."""
-    matches = list(leads_matching_for_update(email_normalized=email_normalized, phone_e164=data.phone_e164))
+    matches = leads_matching_for_update(email_normalized=email_normalized, phone_e164=data.phone_e164)
     if not matches:
         return None
-    # Same email beats same phone when the two point at different leads.
-    lead = next((m for m in matches if email_normalized and m.email_normalized == email_normalized), matches[0])
+    lead, _ = _person_lead([(m, None) for m in matches], email_normalized=email_normalized)
     changed = lead_touch_apply(
         lead=lead, data=data, source=source, campaign=campaign, channel=channel, touch=touch, occurred_at=occurred_at
     )
     # The other contact detail is added only if no other lead holds it already.
-    contact_updates: dict[str, str] = {}
-    if data.email and not lead.email_normalized:
-        contact_updates = {"email": data.email, "email_normalized": email_normalize(data.email)}
-    elif data.phone_e164 and not lead.phone_e164:
-        contact_updates = {"phone": data.phone, "phone_e164": data.phone_e164}
-    if contact_updates:
+    if contact_updates := _contact_updates(lead=lead, data=data):
         try:
             with transaction.atomic():
                 Lead.objects.filter(pk=lead.pk).update(**contact_updates)
@@ -657,6 +698,22 @@ def _lead_add_touch(
         except IntegrityError:
             pass
     return lead, changed
+
+
+def _person_lead(matches: list[tuple[Lead, Any]], *, email_normalized: str) -> tuple[Lead, Any]:
+    """Of the leads matching a person, theirs: same email beats same phone when the two point at
+    different leads."""
+    return next((m for m in matches if email_normalized and m[0].email_normalized == email_normalized), matches[0])
+
+
+def _contact_updates(*, lead: Lead, data: LeadData) -> dict[str, str]:
+    """The contact detail a returning person's submission adds to their lead (if no other lead
+    holds it: the caller checks)."""
+    if data.email and not lead.email_normalized:
+        return {"email": data.email, "email_normalized": email_normalize(data.email)}
+    if data.phone_e164 and not lead.phone_e164:
+        return {"phone": data.phone, "phone_e164": data.phone_e164}
+    return {}
 
 
 def lead_touch_apply(

@@ -107,3 +107,63 @@ def test_many_different_people_at_once_are_all_stored():
     responses = run_together(submit, THREADS)
     assert [r.status_code for r in responses] == [201] * THREADS
     assert Lead.objects.count() == THREADS
+
+
+def _lead_changed_after_each_read(monkeypatch, *, times: int, change) -> list[int]:
+    """Make a concurrent write land between a returning submission's read of the lead and its
+    write, `times` times; returns the list that counts the reads."""
+    from leads import services
+
+    reads, original = [], services.leads_matching_with_versions
+
+    def read_then_someone_writes(**kwargs):
+        found = original(**kwargs)
+        reads.append(1)
+        if len(reads) <= times:
+            for lead, _ in found:
+                change(lead.pk, len(reads))
+        return found
+
+    monkeypatch.setattr(services, "leads_matching_with_versions", read_then_someone_writes)
+    return reads
+
+
+def test_a_returning_touch_never_overwrites_what_a_concurrent_write_filled_in(monkeypatch):
+    # given: a known person without a company; their next submission names one, and between its
+    # read and its write enrichment fills the company in (an UPDATE that leaves updated_at alone)
+    from leads.services import IntakeContext, LeadData, lead_capture
+
+    lead = lead_capture(data=LeadData(email="ada@example.org"), context=IntakeContext(raw_payload={})).lead
+    reads = _lead_changed_after_each_read(
+        monkeypatch,
+        times=1,
+        change=lambda pk, n: Lead.objects.filter(pk=pk).update(company_name="Enriched Ltd"),
+    )
+    # when
+    result = lead_capture(
+        data=LeadData(email="ada@example.org", company_name="Typed Inc", utm_source="newsletter"),
+        context=IntakeContext(raw_payload={}),
+    )
+    # then: the write saw the lead had changed, read it again, and kept the filled-in value
+    lead.refresh_from_db()
+    assert not result.created and len(reads) == 2
+    assert lead.company_name == "Enriched Ltd"
+    assert lead.last_touch["utm_source"] == "newsletter"
+    assert Activity.objects.filter(lead=lead, kind="form_submitted").count() == 2
+
+
+def test_a_returning_person_whose_lead_keeps_changing_is_stored_under_a_row_lock(monkeypatch):
+    # given: the lead changes after every lock-free read
+    from leads.services import IntakeContext, LeadData, lead_capture
+
+    lead = lead_capture(data=LeadData(email="busy@example.org"), context=IntakeContext(raw_payload={})).lead
+    _lead_changed_after_each_read(
+        monkeypatch, times=10, change=lambda pk, n: Lead.objects.filter(pk=pk).update(score=n)
+    )
+    # when
+    result = lead_capture(data=LeadData(email="busy@example.org", title="CTO"), context=IntakeContext(raw_payload={}))
+    # then: nothing lost; the last concurrent write is kept too
+    lead.refresh_from_db()
+    assert not result.created and result.lead.pk == lead.pk
+    assert lead.title == "CTO" and lead.score == 3
+    assert IntakeSubmission.objects.filter(lead=lead).count() == 2
