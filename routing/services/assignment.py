@@ -120,7 +120,7 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
     todays = [rep_local_today(rep=eligible[pk], now=now) for pk in ids]
     tolerance = settings.LEADOPS_ROUTING_BALANCE_TOLERANCE
     with cursor_prepared() as cursor:
-        cursor.execute(_take_next_sql(decision.method), [ids, todays, tolerance, now])
+        cursor.execute(_take_next_sql(decision.method, not connection.in_atomic_block), [ids, todays, tolerance, now])
         taken_id, routed_total, open_leads, anyone_usable = cursor.fetchone()
     if taken_id is None:
         return TakeNext(rep=None, front_held=anyone_usable)
@@ -130,8 +130,13 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
 
 
 @cache
-def _take_next_sql(method: str) -> str:
-    """The statement of `rep_capacity_take_next` for a balancing method (built once per process)."""
+def _take_next_sql(method: str, own_transaction: bool) -> str:
+    """The statement of `rep_capacity_take_next` for a balancing method (built once per process).
+
+    `own_transaction` (autocommit: intake's take before the lead's insert): its commit does not
+    wait for the WAL flush (~0.1 ms here). Nothing can be lost that matters: the lead's own insert
+    commits synchronously after it, which flushes the take's WAL too, and a take lost in a crash
+    before that belongs to a lead that was never stored."""
     order, unit = _BALANCING_ORDER.get(method, _COUNT_ORDER)
     table = RepProfile._meta.db_table
     usable = (
@@ -151,8 +156,12 @@ def _take_next_sql(method: str) -> str:
         "assigned_on = pick.today, last_assigned_at = %s, routed_total = r.routed_total + 1 "
         "FROM pick WHERE r.id = pick.id RETURNING r.id, r.routed_total, r.open_leads) "
         "SELECT taken.id, taken.routed_total, taken.open_leads, (SELECT key FROM front) IS NOT NULL "
-        "FROM (SELECT 1) one LEFT JOIN taken ON true"
+        f"FROM (SELECT 1) one LEFT JOIN taken ON true{_ASYNC_COMMIT if own_transaction else ''}"
     )
+
+
+# Evaluated once per statement; `true`: only for the statement's own (autocommit) transaction.
+_ASYNC_COMMIT = " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) async_commit"
 
 
 # While every rep at the front is held by simultaneous pushes, the push asks again after these

@@ -271,3 +271,36 @@ def test_a_returning_person_this_process_has_not_seen_leaves_the_reps_counts_as_
     rep.refresh_from_db()
     assert not result.created and result.lead.pk == existing.pk
     assert (rep.routed_total, rep.open_leads, rep.assigned_today) == (0, 0, 0)
+
+
+def test_only_the_take_itself_skips_waiting_for_the_wal_flush():
+    # given: a push rule; intake takes the rep in its own statement, then stores the lead
+    team = TeamFactory()
+    rep = RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    # when
+    result = lead_capture(data=LeadData(email="durable@example.org"), context=IntakeContext(raw_payload={}))
+    # then: the lead got its rep, and the connection commits synchronously again (the lead's own
+    # insert, and everything after it, waits for the flush)
+    assert result.lead.owner_id == rep.user_id
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+def test_a_take_inside_a_transaction_leaves_its_commit_synchronous():
+    from django.db import transaction
+
+    from routing.services.assignment import rep_capacity_take_next
+    from routing.services.engine import routing_decide
+
+    team = TeamFactory()
+    RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    now = timezone.now()
+    with transaction.atomic():
+        decision = routing_decide(lead=LeadFactory.build(), now=now, rules=routing_rules_active())
+        assert rep_capacity_take_next(decision=decision, now=now).rep is not None
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
