@@ -39,7 +39,9 @@ machine (24 Nov 2026, session 3, unique people / returning people / reference at
 1: 369 / 401 / 821; 2: 508 / 617 / 1147; 3: 523 / 689 / 1193; 4: 489 / 666 / 1198;
 5: 389 / 642 / 1328; 6: 356 / 499 / 1278. Three workers serve the intake best (more workers than
 that make simultaneous pushes and returning people wait on each other's row locks on 2 cores);
-the reference alone would do ~10% more with 5. Re-run `--workers N` on other hardware.
+the reference alone would do ~10% more with 5. Session 5, after intake stopped holding row locks
+across statements (unique-people ratio, 2 rounds): 3 workers 0.53x and 0.53x, 4 workers 0.46x and
+0.55x, 2 workers 0.50x. Re-run `--workers N` on other hardware.
 Every figure of this script is noisy when the cores are shared: it prints the load average, and
 `--rounds N` interleaves the scenarios so that intake and reference see the same noise.
 
