@@ -364,15 +364,7 @@ def _lead_capture_returning(*, capture: _Capture) -> tuple[CaptureResult | None,
         lead, version = _person_lead(matches, email_normalized=capture.email_normalized)
         if _contact_updates(lead=lead, data=data):
             return None, True
-        changed = lead_touch_apply(
-            lead=lead,
-            data=data,
-            source=capture.source,
-            campaign=capture.campaign,
-            channel=capture.channel,
-            touch=capture.touch,
-            occurred_at=capture.occurred_at,
-        )
+        changed = _capture_touch_apply(lead=lead, capture=capture)
         rows = capture.log.rows(lead=lead, created=False)
         if _intake_rows_insert(rows=rows, update_lead_fields=[*changed, "updated_at"], lead_version=version):
             return CaptureResult(lead=lead, created=False, submission=capture.log.submission), True
@@ -406,15 +398,7 @@ def _lead_capture_atomic(*, capture: _Capture, look_first: bool) -> CaptureResul
         if route is not None:
             route.cancel()
             route = None
-        existing = _lead_add_touch(
-            email_normalized=capture.email_normalized,
-            data=data,
-            source=capture.source,
-            campaign=capture.campaign,
-            channel=capture.channel,
-            touch=capture.touch,
-            occurred_at=capture.occurred_at,
-        )
+        existing = _lead_add_touch(capture=capture)
         if existing is not None:
             lead, changed = existing
             _intake_rows_insert(rows=log.rows(lead=lead, created=False), update_lead_fields=[*changed, "updated_at"])
@@ -668,26 +652,16 @@ def _lead_insert_unless_exists(*, lead: Lead) -> bool:
     return True
 
 
-def _lead_add_touch(
-    *,
-    email_normalized: str,
-    data: LeadData,
-    source: Source | None,
-    campaign: Campaign | None,
-    channel: str,
-    touch: dict,
-    occurred_at: datetime,
-) -> tuple[Lead, set[str]] | None:
+def _lead_add_touch(*, capture: _Capture) -> tuple[Lead, set[str]] | None:
     """A returning person: last-touch attribution and what the lead did not know, applied in
     memory (the caller saves the changed fields with the intake log). Finds and locks the lead in
     one statement; None if no lead has this email or phone."""
+    data, email_normalized = capture.data, capture.email_normalized
     matches = leads_matching_for_update(email_normalized=email_normalized, phone_e164=data.phone_e164)
     if not matches:
         return None
     lead, _ = _person_lead([(m, None) for m in matches], email_normalized=email_normalized)
-    changed = lead_touch_apply(
-        lead=lead, data=data, source=source, campaign=campaign, channel=channel, touch=touch, occurred_at=occurred_at
-    )
+    changed = _capture_touch_apply(lead=lead, capture=capture)
     # The other contact detail is added only if no other lead holds it already.
     if contact_updates := _contact_updates(lead=lead, data=data):
         try:
@@ -698,6 +672,18 @@ def _lead_add_touch(
         except IntegrityError:
             pass
     return lead, changed
+
+
+def _capture_touch_apply(*, lead: Lead, capture: _Capture) -> set[str]:
+    return lead_touch_apply(
+        lead=lead,
+        data=capture.data,
+        source=capture.source,
+        campaign=capture.campaign,
+        channel=capture.channel,
+        touch=capture.touch,
+        occurred_at=capture.occurred_at,
+    )
 
 
 def _person_lead(matches: list[tuple[Lead, Any]], *, email_normalized: str) -> tuple[Lead, Any]:
