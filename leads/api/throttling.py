@@ -12,6 +12,7 @@ cache API.
 """
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache as memoize
@@ -49,9 +50,11 @@ class _Lease:
     next_size: int = 1
 
 
-# Counter key -> this process's lease on it in the current window.
+# Counter key -> this process's lease on it in the current window. The lock keeps threads of one
+# process (threaded servers) from spending the same reserved hit twice.
 _leases: dict[str, _Lease] = {}
 _LEASES_MAX = 10_000
+_leases_lock = threading.Lock()
 
 
 def throttle_leases_clear() -> None:
@@ -65,17 +68,18 @@ def window_allow(limits: list[tuple[str, int]], *, window_start: int, window_sec
         counts = window_counts([key for key, _ in limits], window_seconds=window_seconds)
         return all(count is None or count <= limit for count, (_, limit) in zip(counts, limits, strict=True))
     to_reserve = []
-    for key, limit in limits:
-        lease = _leases.get(key)
-        if lease is None or lease.window_start != window_start:
-            if len(_leases) >= _LEASES_MAX:
-                _leases.clear()
-            lease = _leases[key] = _Lease(window_start=window_start)
-        if lease.left > 0:
-            lease.left -= 1
-        else:
-            size = max(1, min(lease.next_size, LEASE_MAX, (limit - lease.counted) // LEASE_SHARE_OF_REST))
-            to_reserve.append((key, lease, limit, size))
+    with _leases_lock:
+        for key, limit in limits:
+            lease = _leases.get(key)
+            if lease is None or lease.window_start != window_start:
+                if len(_leases) >= _LEASES_MAX:
+                    _leases.clear()
+                lease = _leases[key] = _Lease(window_start=window_start)
+            if lease.left > 0:
+                lease.left -= 1
+            else:
+                size = max(1, min(lease.next_size, LEASE_MAX, (limit - lease.counted) // LEASE_SHARE_OF_REST))
+                to_reserve.append((key, lease, limit, size))
     if not to_reserve:
         return True
     try:
@@ -88,14 +92,15 @@ def window_allow(limits: list[tuple[str, int]], *, window_start: int, window_sec
         logger.warning("Rate-limit counters unavailable; allowing the request", exc_info=True)
         return True
     allowed = True
-    for (_, lease, limit, size), total in zip(to_reserve, totals, strict=True):
-        granted = max(0, min(size, limit - (total - size)))  # the part of the block within the limit
-        lease.counted = total
-        lease.next_size = size * 2
-        if granted == 0:
-            allowed = False
-        else:
-            lease.left = granted - 1  # one hit is this request's
+    with _leases_lock:
+        for (_, lease, limit, size), total in zip(to_reserve, totals, strict=True):
+            granted = max(0, min(size, limit - (total - size)))  # the part of the block within the limit
+            lease.counted = max(lease.counted, total)
+            lease.next_size = size * 2
+            if granted == 0:
+                allowed = False
+            else:
+                lease.left += granted - 1  # one hit is this request's
     return allowed
 
 

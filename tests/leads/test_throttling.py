@@ -67,3 +67,24 @@ def test_a_key_over_its_limit_in_another_process_is_refused_at_once(monkeypatch,
     assert all(first.allow(monkeypatch, key, 5) for _ in range(5))
     # then another process gets no hit from it
     assert not second.allow(monkeypatch, key, 5)
+
+
+def test_threads_of_one_process_never_spend_a_reserved_hit_twice(key):
+    # given: a threaded server's process, eight requests at a time on one key
+    import threading
+
+    throttling.throttle_leases_clear()
+    passed, barrier = [], threading.Barrier(8)
+
+    def client():
+        barrier.wait()
+        passed.extend(window_allow([(key, 200)], window_start=WINDOW, window_seconds=60) for _ in range(50))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then: 400 hits, never more than the limit through
+    assert len(passed) == 400
+    assert 200 - 200 // 16 <= sum(passed) <= 200
