@@ -412,8 +412,9 @@ class IntakeSubmissionAdmin(_ReadOnlyAdminMixin, admin.ModelAdmin):
         "submitted_by",
         "lead",
         "remote_addr",
+        "purged_at",
     )
-    list_filter = ("outcome", "source", "response_status")
+    list_filter = ("outcome", "source", "response_status", ("purged_at", admin.EmptyFieldListFilter))
     list_select_related = ("source", "api_key", "submitted_by", "lead")
     search_fields = ("lead__email_normalized", "idempotency_key", "remote_addr")
     date_hierarchy = "received_at"

@@ -331,6 +331,8 @@ class IntakeSubmission(models.Model):
     request_fingerprint = models.CharField(max_length=64, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    # When DJANGO_INTAKE_LOG_RETENTION_DAYS deleted the payload, response body and client IP.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

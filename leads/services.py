@@ -755,6 +755,12 @@ def intake_submission_replay(*, submission_id: int) -> CaptureResult:
     from leads.api.intake import lead_data_from_payload
 
     submission = IntakeSubmission.objects.select_related("source", "api_key", "submitted_by").get(pk=submission_id)
+    if submission.purged_at is not None:
+        raise Conflict(
+            f"Its payload was deleted on {submission.purged_at:%Y-%m-%d} (DJANGO_INTAKE_LOG_RETENTION_DAYS); "
+            "nothing is left to replay.",
+            field="submission",
+        )
     data = lead_data_from_payload(payload=submission.payload, is_internal=submission.submitted_by_id is not None)
     context = IntakeContext(
         raw_payload=submission.payload,
@@ -764,6 +770,25 @@ def intake_submission_replay(*, submission_id: int) -> CaptureResult:
         remote_addr=submission.remote_addr,
     )
     return lead_capture(data=data, context=context)
+
+
+def intake_log_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete the raw payload, stored response and client IP (personal data) of every intake
+    submission received more than DJANGO_INTAKE_LOG_RETENTION_DAYS ago; the rows stay, with
+    source, key, outcome and lead, for counts and attribution. Returns how many were purged.
+    Idempotent and safe to run twice at once: each batch is one UPDATE that re-checks
+    `purged_at`, through the `received_at` index."""
+    days = settings.LEADOPS_INTAKE_LOG_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    due = IntakeSubmission.objects.filter(received_at__lt=now - timedelta(days=days), purged_at__isnull=True)
+    purged = 0
+    while True:
+        batch = list(due.order_by("received_at").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return purged
+        purged += due.filter(pk__in=batch).update(payload={}, response_body=None, remote_addr=None, purged_at=now)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

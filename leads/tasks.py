@@ -24,6 +24,14 @@ def lead_import_run_task(*, job_id: int) -> None:
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def intake_log_purge_task() -> int:
+    """Hourly (beat): deletes the raw payloads of intake submissions past their retention."""
+    from leads.services import intake_log_purge
+
+    return intake_log_purge()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def import_files_purge_task() -> int:
     """Hourly (beat): deletes the files and rejected rows of imports past their retention."""
     from leads.imports import import_files_purge

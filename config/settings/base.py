@@ -173,6 +173,8 @@ LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
 # Uploaded CSV files and their rejected rows (which hold raw personal data) are deleted this many
 # days after the import ends, or after an upload that was never started; 0 keeps them forever.
 LEADOPS_IMPORT_RETENTION_DAYS = env.int("DJANGO_IMPORT_RETENTION_DAYS", default=30)
+# Raw payloads, stored responses and client IPs of the intake log; 0 keeps them (and replay) forever.
+LEADOPS_INTAKE_LOG_RETENTION_DAYS = env.int("DJANGO_INTAKE_LOG_RETENTION_DAYS", default=0)
 LEADOPS_DB_PREPARED_STATEMENTS = env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True)
 # Response SLAs (docs/sla.md): how often the beat sweep runs and how many clocks one batch takes.
 LEADOPS_SLA_SWEEP_SECONDS = env.float("DJANGO_SLA_SWEEP_SECONDS", default=15)
@@ -224,6 +226,11 @@ CELERY_BEAT_SCHEDULE = {
     # Retention of uploaded CSV files and rejected rows (DJANGO_IMPORT_RETENTION_DAYS).
     "import-files-purge": {
         "task": "leads.tasks.import_files_purge_task",
+        "schedule": timedelta(hours=1),
+    },
+    # Retention of the intake log's raw payloads (DJANGO_INTAKE_LOG_RETENTION_DAYS; 0: off).
+    "intake-log-purge": {
+        "task": "leads.tasks.intake_log_purge_task",
         "schedule": timedelta(hours=1),
     },
     # Safety net for rep capacity: stage changes recount their owner at once; this recounts all.

@@ -338,3 +338,17 @@ def test_every_model_can_be_seen_in_admin(rf, admin_user):
     # then
     missing = [model.__name__ for model in models if model not in shown and model is not BenchReferenceRow]
     assert missing == []
+
+
+def test_replay_action_reports_a_submission_whose_payload_was_purged(admin_client, settings):
+    # given
+    from leads.services import intake_log_purge
+
+    settings.LEADOPS_INTAKE_LOG_RETENTION_DAYS = 30
+    old = IntakeSubmissionFactory(received_at=timezone.now() - timedelta(days=40))
+    intake_log_purge()
+    # when
+    response = action(admin_client, IntakeSubmission, "replay_selected", [old])
+    # then
+    assert any(f"#{old.pk}" in m and "payload was deleted" in m for m in messages_of(response))
+    assert IntakeSubmission.objects.count() == 1

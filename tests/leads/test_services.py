@@ -361,3 +361,59 @@ def test_a_bulk_action_changes_each_lead_on_its_own_and_only_visible_ones():
     assert result.done == 1 and list(result.failed) == [won.pk]
     open_lead.refresh_from_db(), won.refresh_from_db(), theirs.refresh_from_db()
     assert (open_lead.stage, won.stage, theirs.stage) == (Stage.WORKING, Stage.WON, Stage.NEW)
+
+
+# --- intake log retention --------------------------------------------------------------------------
+
+
+def test_intake_payloads_past_their_retention_are_deleted_and_the_rows_kept(settings):
+    # given: 90 days of retention; a submission from 91 days ago (with the stored response of an
+    # idempotent request) and one from yesterday
+    from leads.services import intake_log_purge
+    from tests.leads.factories import IntakeSubmissionFactory
+
+    settings.LEADOPS_INTAKE_LOG_RETENTION_DAYS = 90
+    now = timezone.now()
+    old = IntakeSubmissionFactory(
+        received_at=now - timedelta(days=91), remote_addr="203.0.113.9", response_body={"email": "a@x.example"}
+    )
+    recent = IntakeSubmissionFactory(received_at=now - timedelta(days=1), remote_addr="203.0.113.10")
+    # when: the hourly job runs, twice
+    purged, again = intake_log_purge(), intake_log_purge()
+    # then: the old one lost its personal data, nothing else did
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert (purged, again) == (1, 0)
+    assert (old.payload, old.response_body, old.remote_addr) == ({}, None, None)
+    assert old.purged_at is not None and old.lead_id is not None and old.outcome == "created"
+    assert recent.purged_at is None and recent.payload and recent.remote_addr == "203.0.113.10"
+
+
+def test_intake_payloads_are_kept_forever_by_default():
+    from leads.services import intake_log_purge
+    from tests.leads.factories import IntakeSubmissionFactory
+
+    ancient = IntakeSubmissionFactory(received_at=timezone.now() - timedelta(days=3650))
+    assert intake_log_purge() == 0
+    ancient.refresh_from_db()
+    assert ancient.purged_at is None and ancient.payload
+
+
+def test_a_purged_submission_cannot_be_replayed(settings):
+    from leads.services import intake_log_purge, intake_submission_replay
+    from tests.leads.factories import IntakeSubmissionFactory
+
+    settings.LEADOPS_INTAKE_LOG_RETENTION_DAYS = 30
+    old = IntakeSubmissionFactory(received_at=timezone.now() - timedelta(days=31))
+    intake_log_purge()
+    with pytest.raises(ApplicationError, match="payload was deleted"):
+        intake_submission_replay(submission_id=old.pk)
+    assert IntakeSubmission.objects.count() == 1  # nothing new was captured
+
+
+def test_the_intake_log_purge_runs_hourly_on_beat():
+    from leads.tasks import intake_log_purge_task
+
+    entry = celery_app.conf.beat_schedule["intake-log-purge"]
+    assert entry["task"] == intake_log_purge_task.name
+    assert entry["schedule"] == timedelta(hours=1)
