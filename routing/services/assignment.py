@@ -133,10 +133,10 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
 def _take_next_sql(method: str, own_transaction: bool) -> str:
     """The statement of `rep_capacity_take_next` for a balancing method (built once per process).
 
-    `own_transaction` (autocommit: intake's take before the lead's insert): its commit does not
-    wait for the WAL flush (~0.1 ms here). Nothing can be lost that matters: the lead's own insert
-    commits synchronously after it, which flushes the take's WAL too, and a take lost in a crash
-    before that belongs to a lead that was never stored."""
+    `own_transaction` (autocommit, e.g. intake's take before the lead's insert): its commit does
+    not wait for the WAL flush (~0.1 ms here). Nothing can be lost that matters: whatever commits
+    synchronously after it (the lead's insert) flushes the take's WAL too, so a take lost in a
+    crash belongs to writes that were lost with it."""
     order, unit = _BALANCING_ORDER.get(method, _COUNT_ORDER)
     table = RepProfile._meta.db_table
     usable = (
