@@ -6,8 +6,10 @@ selects its related rows up front, so a page costs the same number of queries at
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError as InputValidationError
 
@@ -29,6 +31,7 @@ from leads.models import (
     StageChange,
     Tag,
 )
+from leads.privacy import lead_erase
 from leads.services import api_key_create, api_key_revoke, intake_submission_replay, lead_merge, lead_stage_change
 
 LATEST_ACTIVITIES_SHOWN = 20
@@ -295,7 +298,9 @@ class LeadAdmin(admin.ModelAdmin):
         ("More", {"fields": ("tags", "custom_fields", "enriched_at", "created_at", "updated_at")}),
     )
     inlines = (StageChangeInline, ActivityInline)
-    actions = ("merge_selected", "recycle_selected", "export_csv")
+    actions = ("merge_selected", "recycle_selected", "export_csv", "erase_selected")
+    # Erasing asks first; at most this many leads at once (each is its own transaction).
+    ERASE_AT_ONCE = 100
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -324,6 +329,41 @@ class LeadAdmin(admin.ModelAdmin):
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("leads.export_leads")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("leads.erase_lead")
+
+    @admin.action(description="Erase personal data of selected leads (privacy request)", permissions=["erase"])
+    def erase_selected(self, request: HttpRequest, queryset: QuerySet[Lead]) -> TemplateResponse | None:
+        leads = list(queryset.order_by("pk")[: self.ERASE_AT_ONCE + 1])
+        if len(leads) > self.ERASE_AT_ONCE:
+            self.message_user(request, f"Erase at most {self.ERASE_AT_ONCE} leads at once.", messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "leads": leads,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "title": "Erase personal data",
+            }
+            return TemplateResponse(request, "admin/leads/lead/erase_confirmation.html", context)
+        reference = request.POST.get("reference", "").strip()[:64]
+        erased, refused = 0, []
+        for lead in leads:
+            try:
+                lead_erase(lead_id=lead.pk, actor=request.user, reference=reference)
+            except ApplicationError as exc:
+                refused.append(f"#{lead.pk}: {exc.message}")
+            else:
+                erased += 1
+        if erased:
+            self.message_user(
+                request, f"Erased the personal data of {erased} lead(s); recorded in the audit log.", messages.SUCCESS
+            )
+        if refused:
+            self.message_user(request, "Not erased: " + "; ".join(refused), messages.WARNING)
+        return None
 
     @admin.action(description="Merge selected leads (into the oldest)", permissions=["merge"])
     def merge_selected(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:

@@ -352,3 +352,57 @@ def test_replay_action_reports_a_submission_whose_payload_was_purged(admin_clien
     # then
     assert any(f"#{old.pk}" in m and "payload was deleted" in m for m in messages_of(response))
     assert IntakeSubmission.objects.count() == 1
+
+
+def test_erase_action_asks_first_then_erases_and_records_each_request(admin_client):
+    # given
+    from leads.models import PrivacyRequest
+
+    ada = LeadFactory(first_name="Ada", last_name="Lovelace", email="ada@x.example")
+    grace = LeadFactory(first_name="Grace", last_name="Hopper", email="grace@x.example")
+    # when: the action is chosen
+    asked = action(admin_client, Lead, "erase_selected", [ada, grace])
+    # then: a confirmation page naming both, and nothing erased yet
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "This cannot be undone" in page
+    assert "Ada Lovelace" in page and "Grace Hopper" in page
+    assert Lead.objects.filter(email="ada@x.example").exists() and not PrivacyRequest.objects.exists()
+    # when: confirmed, with a reference
+    done = admin_client.post(
+        changelist_url(Lead),
+        {
+            "action": "erase_selected",
+            "_selected_action": [ada.pk, grace.pk],
+            "confirm": "yes",
+            "reference": "DSR-77",
+        },
+        follow=True,
+    )
+    # then
+    assert any("Erased the personal data of 2 lead(s)" in m for m in messages_of(done))
+    assert not Lead.objects.filter(email__in=["ada@x.example", "grace@x.example"]).exists()
+    assert set(PrivacyRequest.objects.filter(kind="erase").values_list("lead_ref", "reference")) == {
+        (ada.pk, "DSR-77"),
+        (grace.pk, "DSR-77"),
+    }
+    # and: a second erasure is refused per lead, not as an error page
+    again = admin_client.post(
+        changelist_url(Lead), {"action": "erase_selected", "_selected_action": [ada.pk], "confirm": "yes"}, follow=True
+    )
+    assert any(f"#{ada.pk}: This lead has already been erased." in m for m in messages_of(again))
+
+
+def test_erase_action_is_offered_only_to_users_who_may_erase(client, admin_client):
+    # given: a staff user who may change and export leads but not erase them
+    from django.contrib.auth.models import Permission
+
+    LeadFactory()  # admin offers actions only on a list with rows
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_lead", "change_lead", "export_leads"]))
+    client.force_login(staff)
+    # when
+    page = client.get(changelist_url(Lead))
+    # then
+    assert page.status_code == 200 and "export_csv" in page.content.decode()
+    assert "erase_selected" not in page.content.decode()
+    assert "erase_selected" in admin_client.get(changelist_url(Lead)).content.decode()
