@@ -1,4 +1,5 @@
-"""Every row lock of the leads app.
+"""Every row lock of the leads app, and its lock-free counterpart: reading a lead with its row
+version for a write that succeeds only if the row is unchanged (`leads_matching_with_versions`).
 
 Lock order, app-wide: Lead rows (ascending pk) before anything else. Routing and SLA code that
 also locks reps or assignments takes the lead first, then the rep.
