@@ -4,7 +4,7 @@ from django.utils.functional import SimpleLazyObject
 
 from core.navigation import nav_items_for
 from core.roles import roles_of
-from routing.selectors import notification_unread_count
+from core.selectors import notification_unread_count
 
 
 def navigation(request: HttpRequest) -> dict:

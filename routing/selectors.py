@@ -12,7 +12,6 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.exceptions import Forbidden, NotFound
-from core.models import Notification
 from core.roles import Role, roles_of
 from leads.models import CLOSED_STAGES, Lead
 from routing.models import Assignment, Queue, QueueEntry, RepProfile, RoutingRule, RuleAction, SlaPolicy
@@ -269,16 +268,3 @@ def lead_open_ids_for_rep(*, rep: RepProfile) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-
-
-# --- notifications -----------------------------------------------------------------------------
-
-
-def notification_unread_count(*, user: AbstractBaseUser) -> int:
-    if not user.is_authenticated:
-        return 0
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
-
-
-def notification_list_for_user(*, user: AbstractBaseUser, limit: int = 30) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")[:limit]

@@ -12,12 +12,12 @@ from django_htmx.http import trigger_client_event
 
 from core.exceptions import ApplicationError, NotFound
 from core.http import HtmxHttpRequest
+from core.selectors import notification_list_for_user
 from leads.selectors import lead_get_for_user
 from leads.services import lead_sample_build
 from routing.forms import AvailabilityForm, DryRunForm, ReassignForm, RepLeadsReassignForm, RuleForm
 from routing.selectors import (
     assignment_list_for_lead,
-    notification_list_for_user,
     queue_list_for_rep,
     queue_list_with_counts,
     rep_assignable_list_for_user,

@@ -1,7 +1,8 @@
 from django import template
 
+from core.selectors import notification_unread_count
 from routing.models import Assignment
-from routing.selectors import assignment_current_for_lead, notification_unread_count
+from routing.selectors import assignment_current_for_lead
 
 register = template.Library()
 
