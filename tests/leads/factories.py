@@ -3,6 +3,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from leads.models import (
+    CLOSED_STAGES,
     Account,
     Activity,
     ActivityKind,
@@ -83,8 +84,12 @@ class TagFactory(DjangoModelFactory[Tag]):
 
 
 class LeadFactory(DjangoModelFactory[Lead]):
+    """A lead with an owner (`assigned=True`, or `owner=rep.user`) counts for the owner's rep
+    profile as the assignment that gave it would (see tests/routing/factories.py)."""
+
     class Meta:
         model = Lead
+        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"person{n}@company{n % 50}.example")
     email_normalized = factory.LazyAttribute(lambda lead: email_normalize(lead.email) if lead.email else "")
@@ -100,6 +105,17 @@ class LeadFactory(DjangoModelFactory[Lead]):
             owner=factory.SubFactory(UserFactory, with_role="Sales rep"),
             assigned_at=factory.LazyFunction(timezone.now),
         )
+
+    @factory.post_generation
+    def owner_counters(self, create: bool, extracted, **kwargs) -> None:
+        if not create or self.owner_id is None:
+            return
+        from tests.routing.factories import rep_counters_take, rep_of  # that module imports this one
+
+        rep = rep_of(self.owner)
+        if rep is not None:
+            lead_open = self.stage not in CLOSED_STAGES
+            rep_counters_take(rep=rep, at=self.assigned_at or timezone.now(), lead_open=lead_open)
 
 
 class StageChangeFactory(DjangoModelFactory[StageChange]):
