@@ -47,8 +47,8 @@ from rest_framework import serializers
 
 from core.enqueue import enqueue_on_commit
 from core.exceptions import ApplicationError, NotFound
-from leads.api.intake import MAX_CUSTOM_FIELDS, IntakeInputSerializer, lead_data_from_validated
 from leads.exports import csv_safe, csv_stream_writer
+from leads.intake_schema import MAX_CUSTOM_FIELDS, IntakeInputSerializer, lead_data_from_validated
 from leads.locks import leads_for_update
 from leads.models import (
     CLOSED_STAGES,

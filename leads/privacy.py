@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from core.exceptions import Conflict, NotFound
 from core.models import Notification
+from leads import hooks
 from leads.locks import leads_for_update
 from leads.models import (
     Activity,
@@ -212,6 +213,7 @@ def lead_erase(
         "stage_change_reasons": reasons_removed,
         "notifications": _notifications_scrub(lead=lead, label=label),
     }
+    hooks.hooks_run(hooks.ERASED, lead=lead, summary=summary)  # every other app's personal data
     try:
         with transaction.atomic():
             return PrivacyRequest.objects.create(

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
+from core.caches import cache_register
 from core.exceptions import NotFound
 from leads.models import Activity, ApiKey, IntakeSubmission, Lead, StageChange
 
@@ -71,6 +72,9 @@ def api_key_cache_forget(*, prefix: str) -> None:
 
 def api_key_cache_clear() -> None:
     _api_key_cache.clear()
+
+
+cache_register("leads.api_keys", api_key_cache_clear)
 
 
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:

@@ -1,19 +1,22 @@
 """Every row lock of the routing app.
 
-Lock order, app-wide (same as leads/locks.py): Lead rows (ascending pk) first, then RepProfile rows
-(ascending pk). Queue entries are never locked on their own: a QueueEntry row is only written by a
-transaction that holds its lead's lock, so the lead lock stands for the entry. RoutingRule rows are
+Lock order, app-wide (same as leads/locks.py): Lead rows (ascending pk) first, then RepProfile rows.
+Queue entries and response clocks are never locked on their own: they are only written by a
+transaction that holds their lead's lock, so the lead lock stands for them. RoutingRule rows are
 locked only while a rule moves, by a transaction that takes no other lock.
 
-RepProfile rows are not locked with SELECT … FOR UPDATE at all: capacity, daily cap and the
-round-robin counter change through one conditional UPDATE (see services/assignment.py), which takes
-the row lock for the rest of the transaction. PostgreSQL keeps that lock even when the UPDATE
-waited, re-checked and matched nothing, so push routing tries each rep inside a savepoint and rolls
-a lost attempt back: a transaction holds at most one rep lock, except a reassignment, which takes
-the old owner's then the new owner's in ascending pk order.
+A rep's capacity, daily cap and round-robin counter change under the rep's row lock, taken by
+`reps_front_for_take` (push: the first usable rep at the front of the balancing order that no
+concurrent push holds, SKIP LOCKED) or `rep_for_take` (one chosen rep). A push that must wait for
+a rep takes it inside a savepoint and rolls the savepoint back when the rep turns out to be full,
+which releases the lock: a push never holds two rep locks, so two pushes cannot deadlock on reps.
+A reassignment takes the old owner's and the new owner's rows in ascending pk order.
 """
 
-from django.db.models import QuerySet
+from datetime import date
+
+from django.db.models import ExpressionWrapper, F, FloatField, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Greatest
 
 from leads.models import Lead
 from routing.models import RepProfile, RoutingRule
@@ -51,3 +54,71 @@ def routing_rules_for_reorder() -> QuerySet[RoutingRule]:
         .only("pk", "position")
         .select_for_update(of=("self",))
     )
+
+
+def reps_for_take(*, rep_ids: list[int], skip_locked: bool) -> QuerySet[RepProfile]:
+    """Reps whose counters are about to change. `skip_locked`: a rep a concurrent push holds is left
+    out (the caller tries another or asks again) instead of waited for."""
+    return (
+        RepProfile.objects.filter(pk__in=rep_ids)
+        .order_by("pk")
+        .select_for_update(of=("self",), no_key=True, skip_locked=skip_locked)
+    )
+
+
+def _usable_today(today_by_rep: dict[int, date]) -> Q:
+    """Usable right now on the rep's own calendar day: active, available, under capacity and
+    daily cap, not out of office."""
+    by_day: dict[date, list[int]] = {}
+    for rep_id, today in today_by_rep.items():
+        by_day.setdefault(today, []).append(rep_id)
+    condition = Q(pk__in=[])
+    for today, ids in by_day.items():
+        condition |= (
+            Q(pk__in=ids)
+            & (Q(assigned_on__isnull=True) | ~Q(assigned_on=today) | Q(assigned_today__lt=F("daily_cap")))
+            & (Q(out_of_office_from__isnull=True) | Q(out_of_office_from__gt=today) | Q(out_of_office_until__lt=today))
+        )
+    return condition & Q(is_active=True, is_available=True, open_leads__lt=F("capacity"))
+
+
+def balancing_key(method: str):
+    """The order in which a balancing method hands out leads (as routing's engine orders them in
+    Python), and how far past the front a rep may be, in that order's unit, per lead of tolerance."""
+    from routing.models import Method
+
+    if method == Method.WEIGHTED:
+        weight = Greatest(F("weight"), Value(1))
+        return ExpressionWrapper((F("routed_total") + 1) * 1.0 / weight, output_field=FloatField()), 1.0
+    if method == Method.LOAD_BALANCED:
+        capacity = Greatest(F("capacity"), Value(1))
+        return ExpressionWrapper(F("open_leads") * 1.0 / capacity, output_field=FloatField()), 0.0
+    return ExpressionWrapper(F("routed_total") * 1.0, output_field=FloatField()), 1.0
+
+
+def reps_front_for_take(*, today_by_rep: dict[int, date], method: str, tolerance: int) -> QuerySet[RepProfile]:
+    """The usable reps at the front of the balancing order (within `tolerance` leads of it) that no
+    concurrent push holds, first one first (ties in random order), locked with SKIP LOCKED: the
+    caller slices to one. Simultaneous pushes spread over tied reps, and only a rep at the front
+    as committed can be taken, so round-robin stays exact."""
+    from routing.models import Method
+
+    key, unit = balancing_key(method)
+    usable = RepProfile.objects.filter(_usable_today(today_by_rep))
+    if method == Method.WEIGHTED:
+        # The unit of one lead differs per rep (1 / weight): allow the tolerance in that rep's unit.
+        slack = ExpressionWrapper(Value(tolerance) * 1.0 / Greatest(F("weight"), Value(1)), output_field=FloatField())
+    else:
+        slack = Value(tolerance * unit, output_field=FloatField())
+    front = Subquery(usable.annotate(k=key).order_by("k").values("k")[:1], output_field=FloatField())
+    return (
+        usable.annotate(k=key, slack=slack)
+        .filter(k__lte=F("slack") + front)
+        .order_by("k", "routed_total", "?")
+        .select_for_update(of=("self",), no_key=True, skip_locked=True)
+    )
+
+
+def rep_usable_exists(*, today_by_rep: dict[int, date]) -> bool:
+    return RepProfile.objects.filter(_usable_today(today_by_rep)).exists()
+

@@ -167,15 +167,19 @@ LEADOPS_ROUTING_RULES_RECHECK_SECONDS = env.float("DJANGO_ROUTING_RULES_RECHECK_
 # and still take a lead while the reps at the front are busy with simultaneous leads. 0: exact
 # round-robin (counts within one), at the price of waits under concurrency.
 LEADOPS_ROUTING_BALANCE_TOLERANCE = env.int("DJANGO_ROUTING_BALANCE_TOLERANCE", default=0)
+# The capture pipeline: what other apps do inside the capture transaction, in this order, once a
+# submission's lead and intake log are stored. Each name is registered by its app's
+# AppConfig.ready() (leads/hooks.py); a system check refuses a name listed here that no app
+# registers, or a registered one missing here. Future steps (e.g. "qualification.score" before
+# "routing.assign", so routing can see the score) are added here.
+LEADOPS_CAPTURE_STEPS = ["routing.assign"]
 LEADOPS_DEFAULT_PHONE_REGION = env("DJANGO_DEFAULT_PHONE_REGION", default="")
 LEADOPS_BENCH_ENDPOINTS = env.bool("DJANGO_BENCH_ENDPOINTS", default=False)
-# Server-side prepared statements for the intake path (off behind a transaction-mode pooler).
 # Uploaded CSV files and their rejected rows (which hold raw personal data) are deleted this many
 # days after the import ends, or after an upload that was never started; 0 keeps them forever.
 LEADOPS_IMPORT_RETENTION_DAYS = env.int("DJANGO_IMPORT_RETENTION_DAYS", default=30)
 # Raw payloads, stored responses and client IPs of the intake log; 0 keeps them (and replay) forever.
 LEADOPS_INTAKE_LOG_RETENTION_DAYS = env.int("DJANGO_INTAKE_LOG_RETENTION_DAYS", default=0)
-LEADOPS_DB_PREPARED_STATEMENTS = env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True)
 # Response SLAs (docs/sla.md): how often the beat sweep runs and how many clocks one batch takes.
 LEADOPS_SLA_SWEEP_SECONDS = env.float("DJANGO_SLA_SWEEP_SECONDS", default=15)
 LEADOPS_SLA_SWEEP_BATCH = env.int("DJANGO_SLA_SWEEP_BATCH", default=500)

@@ -12,15 +12,15 @@ from rest_framework.views import APIView
 from core.exceptions import Forbidden
 from core.serializers import PlainRepresentationMixin, ReusedFieldsMixin
 from leads.api.authentication import ApiKeyAuthentication
-from leads.api.intake import (
+from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
+from leads.api.throttling import IntakeRateThrottle
+from leads.filters import LeadFilter
+from leads.intake_schema import (
     IntakeInputSerializer,
     InternalIntakeInputSerializer,
     intake_payload_from_request_data,
     lead_data_from_validated,
 )
-from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
-from leads.api.throttling import IntakeRateThrottle
-from leads.filters import LeadFilter
 from leads.models import ActivityKind, ApiKey, Lead, Stage
 from leads.selectors import lead_get_for_user, lead_list_for_user, lead_timeline
 from leads.services import (

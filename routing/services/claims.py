@@ -10,7 +10,7 @@ from leads.models import Lead
 from routing.locks import leads_claimable_for_update
 from routing.models import Method, QueueEntry, RepProfile
 from routing.selectors import queues_for_rep, rep_may_pull_from
-from routing.services.assignment import RepAtCapacity, _assignment_record, _lead_set_owner, rep_capacity_take
+from routing.services.assignment import assignment_record
 
 
 class LeadAlreadyClaimed(Conflict):
@@ -63,13 +63,11 @@ def lead_claim_next(*, rep: RepProfile) -> Lead | None:
 
 
 def _claim_locked(*, rep: RepProfile, lead: Lead) -> Lead | None:
-    """Claim a lead we hold the lock of; None if its queue entry was claimed meanwhile."""
+    """Claim a lead we hold the lock of; None if its queue entry was claimed meanwhile. A claim
+    counts against the rep's capacity only (not the daily cap): RepAtCapacity rolls it back."""
     now = timezone.now()
     # We hold the lead: only a lock holder writes its queue entry, so this read is authoritative.
     if not QueueEntry.objects.filter(lead=lead, claimed_at__isnull=True).update(claimed_at=now, claimed_by=rep):
         return None
-    if not rep_capacity_take(rep=rep, now=now, daily_cap=False):  # a claim: only capacity holds
-        raise RepAtCapacity("You already hold the maximum number of open leads.")  # rolls back the claim
-    _lead_set_owner(lead=lead, rep=rep, now=now)
-    _assignment_record(lead=lead, decision=None, now=now, rep=rep, method=Method.CLAIM, reason="claimed from queue")
+    assignment_record(lead=lead, rep=rep, method=Method.CLAIM, reason="claimed from queue", actor=rep.user, at=now)
     return lead

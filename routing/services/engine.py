@@ -11,19 +11,12 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
-from time import monotonic as time_monotonic
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Q
-from django.db.models.base import ModelState
 
 from core.exceptions import ApplicationError
-from core.sql import column_converters, cursor_prepared, row_convert
 from leads.models import Account, Lead
 from routing.models import Arm, MatchMode, Method, Queue, RepProfile, RoutingRule, RuleAction, Territory
 from routing.selectors import routing_rules_active
@@ -300,130 +293,29 @@ _USER_FIELDS = ("id", "username", "first_name", "last_name", "email")
 _CANDIDATE_COUNTERS = ("open_leads", "routed_total", "assigned_today", "assigned_on")
 
 
-@dataclass(frozen=True)
-class _CandidateQuery:
-    sql: str
-    rep_names: list[str]
-    user_names: list[str]
-    counter_names: list[str]
-    static_converters: list[tuple]  # for row[:static_width]
-    counter_converters: list[tuple]  # for row[static_width:]
-    static_width: int
-
-
-def _rep_field(name: str):
-    return RepProfile._meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name)
-
-
-@lru_cache(maxsize=4)
-def _candidate_query(vendor: str) -> _CandidateQuery:
-    """SQL, attribute names and per-column value converters (what the ORM would apply: JSON,
-    SQLite booleans/dates/times), built once per process and database vendor."""
-    rep_meta, user_meta = RepProfile._meta, get_user_model()._meta
-    rep_fields = [_rep_field(name) for name in _CANDIDATE_FIELDS]
-    user_fields = [user_meta.get_field(name) for name in _USER_FIELDS]
-    counter_fields = [_rep_field(name) for name in _CANDIDATE_COUNTERS]
-    columns = [f"r.{f.column}" for f in rep_fields] + [f"u.{f.column}" for f in user_fields]
-    columns += [f"r.{f.column}" for f in counter_fields]
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {rep_meta.db_table} r "
-        f"JOIN {user_meta.db_table} u ON u.{user_meta.pk.column} = r.{rep_meta.get_field('user').column} "
-        "WHERE r.is_active AND ({scope}){exclude} ORDER BY r.id"
-    )
-    return _CandidateQuery(
-        sql=sql,
-        rep_names=[f.attname for f in rep_fields],
-        user_names=[f.attname for f in user_fields],
-        counter_names=[f.attname for f in counter_fields],
-        static_converters=column_converters([*rep_fields, *user_fields]),
-        counter_converters=column_converters(counter_fields),
-        static_width=len(rep_fields) + len(user_fields),
-    )
-
-
-# Converted static part of candidate rows, by the row's raw static values: converting them (JSON
-# skills, the user) cost more CPU than the rest of a routing decision. The key is the whole raw
-# row part, so an edited rep is a new entry; nothing is ever stale. Values are shared between the
-# instances built from them and only read.
-_rep_templates: dict[tuple, tuple[dict, AbstractBaseUser]] = {}
-_REP_TEMPLATES_MAX = 2000
-
-
-def _rep_from_row(row: tuple, query: _CandidateQuery, alias: str) -> RepProfile:
-    static = row[: query.static_width]
-    template = _rep_templates.get(static)
-    if template is None:
-        values = row_convert(static, query.static_converters)
-        split = len(query.rep_names)
-        user = get_user_model().from_db(alias, query.user_names, values[split:])
-        template = (dict(zip(query.rep_names, values[:split], strict=True)), user)
-        if len(_rep_templates) >= _REP_TEMPLATES_MAX:
-            _rep_templates.clear()
-        _rep_templates[static] = template
-    counters = row_convert(row[query.static_width :], query.counter_converters)
-    rep = RepProfile.__new__(RepProfile)  # what Model.from_db builds, without per-field setattr
-    rep.__dict__.update(template[0])
-    rep.__dict__.update(zip(query.counter_names, counters, strict=True))
-    rep._state = ModelState()
-    rep._state.adding, rep._state.db = False, alias
-    rep._state.fields_cache["user"] = template[1]
-    return rep
-
-
 def action_pool_ids(action: RuleAction) -> list[int]:
     """Hand-picked reps of an action (prefetched with the cached rules, so usually no query)."""
     return [rep.pk for rep in action.pool.all()]
 
 
-def action_candidates(
-    *, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset(), recent: bool = False
-) -> list[RepProfile]:
+def action_candidates(*, action: RuleAction, exclude_rep_ids: frozenset[int] = frozenset()) -> list[RepProfile]:
     """The active reps an action may choose from, in one query: the named rep, or the action's team
-    and hand-picked pool (everyone when it names neither). Returns RepProfile instances with only
-    the routing fields loaded and their user attached. `recent`: rows this process read within
-    DJANGO_ROUTING_RULES_RECHECK_SECONDS will do (see `_candidate_rows_read`)."""
-    query = _candidate_query(connection.vendor)
-    params: list = []
+    and hand-picked pool (everyone when it names neither), with only the routing fields loaded and
+    their user attached."""
+    reps = RepProfile.objects.filter(is_active=True)
     if action.method == Method.NAMED_REP:
-        scope, params = "r.id = %s", [action.rep_id or 0]
+        reps = reps.filter(pk=action.rep_id or 0)
     else:
-        pool = action_pool_ids(action)
-        parts = []
+        scope = Q()
         if action.team_id:
-            parts.append("r.team_id = %s")
-            params.append(action.team_id)
-        if pool:
-            parts.append(f"r.id IN ({', '.join(['%s'] * len(pool))})")
-            params += pool
-        scope = " OR ".join(parts) or "1 = 1"
-    exclude = ""
+            scope |= Q(team_id=action.team_id)
+        if pool := action_pool_ids(action):
+            scope |= Q(pk__in=pool)
+        reps = reps.filter(scope)
     if exclude_rep_ids:
-        exclude = f" AND r.id NOT IN ({', '.join(['%s'] * len(exclude_rep_ids))})"
-        params += sorted(exclude_rep_ids)
-    key = (connection.vendor, scope, exclude, tuple(params))
-    cached = _candidate_rows_read.get(key) if recent else None
-    if cached is not None and cached[0] > time_monotonic():
-        rows = cached[1]
-    else:
-        with cursor_prepared() as cursor:
-            cursor.execute(query.sql.format(scope=scope, exclude=exclude), params)
-            rows = cursor.fetchall()
-        if len(_candidate_rows_read) >= _CANDIDATE_ROWS_READ_MAX:
-            _candidate_rows_read.clear()
-        _candidate_rows_read[key] = (time_monotonic() + settings.LEADOPS_ROUTING_RULES_RECHECK_SECONDS, rows)
-    return [_rep_from_row(row, query, DEFAULT_DB_ALIAS) for row in rows]
-
-
-# The candidate rows each action read lately, for `recent` readers: a push's first take re-checks
-# in SQL everything about a rep that can change from one lead to the next (active, available, out
-# of office, capacity, daily cap, the counters), so rows as old as the cached rules will do for it.
-_candidate_rows_read: dict[tuple, tuple[float, list]] = {}
-_CANDIDATE_ROWS_READ_MAX = 500
-
-
-def candidate_rows_cache_clear(**_kwargs) -> None:
-    """Signal receiver: a rep or user was saved or deleted in this process."""
-    _candidate_rows_read.clear()
+        reps = reps.exclude(pk__in=exclude_rep_ids)
+    user_fields = [f"user__{name}" for name in _USER_FIELDS]
+    return list(reps.select_related("user").only(*_CANDIDATE_FIELDS, *_CANDIDATE_COUNTERS, *user_fields).order_by("pk"))
 
 
 def _territory_matches(*, territory: Territory, lead: Lead) -> bool:
@@ -518,11 +410,8 @@ def decide_for_action(
     arm: str,
     now: datetime,
     exclude_rep_ids: frozenset[int] = frozenset(),
-    recent_candidates: bool = False,
 ) -> Decision:
-    """Who gets the lead under this rule's action, with every candidate considered and why.
-    `recent_candidates`: for a balancing method, recently read rep rows will do (the caller takes
-    the rep with `rep_capacity_take_next`, which re-checks them)."""
+    """Who gets the lead under this rule's action, with every candidate considered and why."""
     if action is None or action.method == Method.QUEUE:
         queue = (action.queue if action else None) or rule.queue
         return Decision(rule, action, arm, Method.QUEUE, queue=queue, reason=f"rule sends leads to queue “{queue}”")
@@ -533,8 +422,7 @@ def decide_for_action(
         if not reps:
             return Decision(rule, action, arm, method, queue=rule.queue, reason=f"queued: {why}")
     else:
-        recent = recent_candidates and method in BALANCING_METHODS
-        reps = action_candidates(action=action, exclude_rep_ids=exclude_rep_ids, recent=recent)
+        reps = action_candidates(action=action, exclude_rep_ids=exclude_rep_ids)
 
     candidates: list[dict] = []
     eligible: list[RepProfile] = []
@@ -636,7 +524,6 @@ def routing_decide(
     now: datetime,
     rules: list[RoutingRule] | None = None,
     exclude_rep_ids: frozenset[int] = frozenset(),
-    recent_candidates: bool = False,
 ) -> Decision:
     """Read-only: which rule matches, which arm, and who would get the lead now (or which queue)."""
     if rules is None:
@@ -649,5 +536,4 @@ def routing_decide(
         arm=arm,
         now=now,
         exclude_rep_ids=exclude_rep_ids,
-        recent_candidates=recent_candidates,
     )

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
@@ -145,15 +145,13 @@ def sla_policy_for(*, lead: Lead, rule_id: int | None, policies: list[SlaPolicy]
 # --- clock start / stop (hooks) --------------------------------------------------------------------
 
 
-def sla_clock_restart(*, lead: Lead, assignment: Assignment, fresh: bool = False) -> ResponseClock | None:
-    """Hook of routing's assignment writers, inside their transaction (they hold the lead): the
-    lead's running clock closes, and a new owner gets a fresh clock from the assignment time.
-    `fresh`: the lead was captured in this transaction (intake), it has no clock to close."""
+def sla_clock_restart(*, lead: Lead, assignment: Assignment) -> ResponseClock | None:
+    """Part of routing's assignment writer, inside its transaction (which holds the lead): the
+    lead's running clock closes, and a new owner gets a fresh clock from the assignment time."""
     now = assignment.created_at
-    if not fresh:
-        ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING_CLOCK_STATUSES).update(
-            status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
-        )
+    ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING_CLOCK_STATUSES).update(
+        status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
+    )
     clock = sla_clock_build(lead=lead, assignment=assignment)
     if clock is not None:
         clock.save(force_insert=True)
@@ -162,7 +160,7 @@ def sla_clock_restart(*, lead: Lead, assignment: Assignment, fresh: bool = False
 
 def sla_clock_build(*, lead: Lead, assignment: Assignment) -> ResponseClock | None:
     """The unsaved clock a new owner gets (None for a queue assignment): the policy that applies,
-    its deadlines from the assignment time. Intake writes it together with the assignment."""
+    its deadlines from the assignment time."""
     rep = assignment.rep
     if rep is None:
         return None
@@ -302,9 +300,6 @@ def _alerts_record(*, alerts: list[tuple], now: datetime) -> None:
     for clock, kind, recipient_id in alerts:
         title, body = _alert_texts(kind=kind, clock=clock, now=now)
         rows.append((recipient_id, title[:200], body, url_template.replace("987654321", str(clock.lead_id))))
-    if connection.vendor == "postgresql":
-        _alerts_insert_pg(alerts=alerts, notifications=rows, now=now)
-        return
     notifications = Notification.objects.bulk_create(
         [Notification(recipient_id=r, title=t, body=b, url=u) for r, t, b, u in rows]
     )
@@ -317,55 +312,13 @@ def _alerts_record(*, alerts: list[tuple], now: datetime) -> None:
     )
 
 
-def _alerts_insert_pg(*, alerts: list[tuple], notifications: list[tuple], now: datetime) -> None:
-    """The same rows as bulk_create, in two statements fed by arrays (unnest): a batch of 500
-    alerts costs a few milliseconds instead of the ORM's per-row SQL compilation."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Notification._meta.db_table} (recipient_id, title, body, url, created_at) "
-            "SELECT r, t, b, u, %s FROM unnest(%s::bigint[], %s::varchar[], %s::text[], %s::varchar[]) "
-            "WITH ORDINALITY AS n(r, t, b, u, i) ORDER BY i RETURNING id",
-            [
-                now,
-                *(list(column) for column in zip(*notifications, strict=True)),
-            ],
-        )
-        notification_ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            f"INSERT INTO {SlaAlert._meta.db_table} (clock_id, kind, recipient_id, notification_id, created_at) "
-            "SELECT c, k, r, n, %s FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::bigint[]) "
-            "AS a(c, k, r, n) ON CONFLICT DO NOTHING",
-            [
-                now,
-                [clock.pk for clock, _, _ in alerts],
-                [str(kind) for _, kind, _ in alerts],
-                [recipient_id for _, _, recipient_id in alerts],
-                notification_ids,
-            ],
-        )
-
-
 _STEP_FIELDS = ["status", "next_action_at", "warned_at", "breached_at", "escalated_at"]
 
 
 def _clocks_save(*, clocks: list[_DueClock]) -> None:
-    """Write the advanced clocks back: on PostgreSQL one UPDATE … FROM unnest(arrays) for the batch."""
-    if not clocks:
-        return
-    if connection.vendor != "postgresql":
-        rows = [ResponseClock(pk=c.pk, **{name: getattr(c, name) for name in _STEP_FIELDS}) for c in clocks]
-        ResponseClock.objects.bulk_update(rows, _STEP_FIELDS)
-        return
-    table = ResponseClock._meta.db_table
-    sets = ", ".join(f"{name} = v.{name}" for name in _STEP_FIELDS)
-    params = [[clock.pk for clock in clocks], *([getattr(c, name) for c in clocks] for name in _STEP_FIELDS)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS c SET {sets} FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], "
-            f"%s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) AS v(id, {', '.join(_STEP_FIELDS)}) "
-            "WHERE c.id = v.id",
-            params,
-        )
+    """Write the advanced clocks back, in one UPDATE per batch."""
+    rows = [ResponseClock(pk=c.pk, **{name: getattr(c, name) for name in _STEP_FIELDS}) for c in clocks]
+    ResponseClock.objects.bulk_update(rows, _STEP_FIELDS, batch_size=500)
 
 
 def sla_steps_run(*, batch_size: int = 500, now: datetime | None = None) -> SweepResult:

@@ -45,7 +45,7 @@ def team():
 def route(**lead_fields):
     lead = LeadFactory(**lead_fields)
     with transaction.atomic():
-        assignment = lead_route(lead=lead, fresh=True)
+        assignment = lead_route(lead=lead)
     return lead, assignment
 
 

@@ -23,7 +23,7 @@ def test_a_full_batch_enqueues_the_sweep_again_and_a_redelivery_is_a_no_op(setti
     rule_with_action(method=Method.ROUND_ROBIN, team=team)
     for _ in range(3):
         with transaction.atomic():
-            lead_route(lead=LeadFactory(), fresh=True)
+            lead_route(lead=LeadFactory())
     ResponseClock.objects.update(warn_at=F("warn_at") - dt.timedelta(minutes=4, seconds=30))
     ResponseClock.objects.update(next_action_at=F("warn_at"))
     sent = []

@@ -101,7 +101,7 @@ def test_beat_and_worker_warn_breach_and_reassign_an_untouched_lead(celery_worke
     lead = LeadFactory()
     # when: the lead is assigned and nobody touches it
     with transaction.atomic():
-        first = lead_route(lead=lead, fresh=True)
+        first = lead_route(lead=lead)
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         lead.refresh_from_db()

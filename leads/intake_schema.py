@@ -11,9 +11,9 @@ from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from core.serializers import ReusedFieldsMixin
+from leads.intake_data import LeadData
 from leads.models import Channel, CompanySize, Stage
 from leads.normalization import PhoneError, phone_to_e164
-from leads.services import LeadData
 
 _COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 _email_validator = EmailValidator(message="Enter a valid email address.")

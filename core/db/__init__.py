@@ -1,0 +1,35 @@
+"""The few places that reach below Django's public API or speak one database's dialect. Domain
+code calls these small functions and never branches on the database vendor; each has a test in
+tests/core/test_db.py that fails if the framework changes under it."""
+
+from django.db import models, router
+from django.db.models.constants import OnConflict
+
+
+def insert_unless_conflict(instance: models.Model) -> bool:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING id` (PostgreSQL; `INSERT OR IGNORE` on SQLite):
+    True if `instance` was inserted (its pk is set), False if a unique constraint or index (e.g.
+    one lead per normalised email) already holds its values. One statement, no savepoint, so it
+    never aborts the surrounding transaction; a conflicting row being inserted by a concurrent
+    transaction is waited for.
+
+    Django has no public API for ON CONFLICT with RETURNING on partial unique indexes; this uses
+    the manager's `_insert`, the ORM's own entry point of `bulk_create`."""
+    model = type(instance)
+    using = router.db_for_write(model)
+    for f in model._meta.concrete_fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            f.pre_save(instance, add=True)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = model._base_manager._insert(
+        [instance],
+        fields=fields,
+        returning_fields=model._meta.db_returning_fields,
+        on_conflict=OnConflict.IGNORE,
+        using=using,
+    )
+    if not rows or rows[0] is None:
+        return False
+    instance.pk = rows[0][0]
+    instance._state.adding, instance._state.db = False, using
+    return True
