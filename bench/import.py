@@ -26,7 +26,6 @@ import csv
 import os
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import ensure_database  # noqa: E402  (bench/ is on sys.path)
 
 
 def rss_mb() -> float:
@@ -84,19 +85,7 @@ def main() -> None:
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadops_bench_import"),
     )
     args = parser.parse_args()
-    if "bench" not in args.database_url.rsplit("/", 1)[-1]:
-        sys.exit("refusing: the database name must contain 'bench' (it is emptied)")
-
-    dbname = args.database_url.rsplit("/", 1)[-1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    exists = subprocess.run(
-        ["psql", admin_url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not exists:
-        subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{dbname}"'], check=True)
+    ensure_database(args.database_url)
 
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings.local",
