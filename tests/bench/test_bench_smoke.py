@@ -1,6 +1,6 @@
 """Every script of bench/ runs at tiny sizes and prints its figures: a change of the app that breaks
 a benchmark (an import, a service's signature) fails `make test` instead of the next person who
-measures. The figures themselves are not judged here (a second of load on shared cores says
+measures. The figures themselves are not judged here (a second of load on two busy cores says
 nothing); only that the script finished (exit 0) and printed them.
 
 Each script runs as a subprocess on its own throwaway database,
