@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from leads.models import Activity, IntakeSubmission, Lead
@@ -109,61 +109,36 @@ def test_many_different_people_at_once_are_all_stored():
     assert Lead.objects.count() == THREADS
 
 
-def _lead_changed_after_each_read(monkeypatch, *, times: int, change) -> list[int]:
-    """Make a concurrent write land between a returning submission's read of the lead and its
-    write, `times` times; returns the list that counts the reads."""
-    from leads import services
-
-    reads, original = [], services.leads_matching_with_versions
-
-    def read_then_someone_writes(**kwargs):
-        found = original(**kwargs)
-        reads.append(1)
-        if len(reads) <= times:
-            for lead, _ in found:
-                change(lead.pk, len(reads))
-        return found
-
-    monkeypatch.setattr(services, "leads_matching_with_versions", read_then_someone_writes)
-    return reads
-
-
-def test_a_returning_touch_never_overwrites_what_a_concurrent_write_filled_in(monkeypatch):
-    # given: a known person without a company; their next submission names one, and between its
-    # read and its write enrichment fills the company in (an UPDATE that leaves updated_at alone)
+def test_a_returning_touch_waits_for_a_concurrent_write_and_never_overwrites_it():
+    # given: a known person without a company; enrichment holds their lead (row lock) and is about
+    # to fill the company in, while their next submission names another one
+    from leads.locks import leads_for_update
     from leads.services import IntakeContext, LeadData, lead_capture
 
     lead = lead_capture(data=LeadData(email="ada@example.org"), context=IntakeContext(raw_payload={})).lead
-    reads = _lead_changed_after_each_read(
-        monkeypatch,
-        times=1,
-        change=lambda pk, n: Lead.objects.filter(pk=pk).update(company_name="Enriched Ltd"),
-    )
+    locked, release = threading.Event(), threading.Event()
+
+    def enrich(index: int):
+        if index == 0:
+            with transaction.atomic():
+                leads_for_update(lead_ids=[lead.pk]).get()
+                locked.set()
+                release.wait(timeout=10)
+                Lead.objects.filter(pk=lead.pk).update(company_name="Enriched Ltd")
+            return None
+        locked.wait(timeout=10)
+        threading.Timer(0.3, release.set).start()  # the capture must wait for the lock meanwhile
+        return lead_capture(
+            data=LeadData(email="ada@example.org", company_name="Typed Inc", utm_source="newsletter"),
+            context=IntakeContext(raw_payload={}),
+        )
+
     # when
-    result = lead_capture(
-        data=LeadData(email="ada@example.org", company_name="Typed Inc", utm_source="newsletter"),
-        context=IntakeContext(raw_payload={}),
-    )
-    # then: the write saw the lead had changed, read it again, and kept the filled-in value
+    _, result = run_together(enrich, 2)
+    # then: the capture read the lead after enrichment committed and only filled blanks
     lead.refresh_from_db()
-    assert not result.created and len(reads) == 2
+    assert not result.created and result.lead.pk == lead.pk
     assert lead.company_name == "Enriched Ltd"
     assert lead.last_touch["utm_source"] == "newsletter"
     assert Activity.objects.filter(lead=lead, kind="form_submitted").count() == 2
-
-
-def test_a_returning_person_whose_lead_keeps_changing_is_stored_under_a_row_lock(monkeypatch):
-    # given: the lead changes after every lock-free read
-    from leads.services import IntakeContext, LeadData, lead_capture
-
-    lead = lead_capture(data=LeadData(email="busy@example.org"), context=IntakeContext(raw_payload={})).lead
-    _lead_changed_after_each_read(
-        monkeypatch, times=10, change=lambda pk, n: Lead.objects.filter(pk=pk).update(score=n)
-    )
-    # when
-    result = lead_capture(data=LeadData(email="busy@example.org", title="CTO"), context=IntakeContext(raw_payload={}))
-    # then: nothing lost; the last concurrent write is kept too
-    lead.refresh_from_db()
-    assert not result.created and result.lead.pk == lead.pk
-    assert lead.title == "CTO" and lead.score == 3
     assert IntakeSubmission.objects.filter(lead=lead).count() == 2

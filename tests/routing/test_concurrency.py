@@ -151,7 +151,7 @@ def test_a_front_rep_held_for_a_moment_is_asked_for_again_without_waiting_on_its
     holder = _rep_held_by_another_transaction(front, seconds=0.01)
     # when
     with mock.patch.object(
-        assignment, "_rep_capacity_take_or_release", wraps=assignment._rep_capacity_take_or_release
+        assignment, "_rep_capacity_take_waiting", wraps=assignment._rep_capacity_take_waiting
     ) as lock_wait_path:
         result = lead_capture(data=LeadData(email="moment@example.org"), context=IntakeContext(raw_payload={}))
     holder.join()
