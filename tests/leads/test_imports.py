@@ -369,7 +369,7 @@ def test_start_enqueues_the_task_after_commit_and_only_once(django_capture_on_co
 def test_a_failing_import_is_marked_failed():
     job = new_job("email\na@x.example\n")
     import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
-    with mock.patch("leads.imports._ImportRun._batch_apply", side_effect=RuntimeError("disk on fire")):
+    with mock.patch("leads.imports.run._ImportRun._batch_apply", side_effect=RuntimeError("disk on fire")):
         import_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and "disk on fire" in job.error
@@ -510,7 +510,7 @@ def test_a_person_created_by_the_api_between_look_up_and_insert_is_merged_not_du
     job = new_job("email,first_name\nrace@x.example,Importer\nother@x.example,\n")
     import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
     api_lead = lead_capture(data=LeadData(email="race@x.example"), context=IntakeContext(raw_payload={})).lead
-    real = imports._leads_matching
+    real = imports.run._leads_matching
     calls = []
 
     def stale_first_time(**kwargs):
@@ -518,7 +518,7 @@ def test_a_person_created_by_the_api_between_look_up_and_insert_is_merged_not_du
         return Lead.objects.none() if len(calls) == 1 else real(**kwargs)
 
     # when
-    with mock.patch("leads.imports._leads_matching", side_effect=stale_first_time):
+    with mock.patch("leads.imports.run._leads_matching", side_effect=stale_first_time):
         import_run(job_id=job.pk)
     # then: the unique constraint refused the duplicate, the batch was retried and merged
     job.refresh_from_db()
