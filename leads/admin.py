@@ -123,7 +123,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Admin goes on with `obj` (log entry, redirect): make it the row the service created.
         for field in ApiKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(api_key, field.attname))
-        obj._state.adding, obj._state.db = False, api_key._state.db
         self.message_user(
             request,
             f"New API key for “{api_key.source}”: {raw_key} — copy it now, it will not be shown again.",

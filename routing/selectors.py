@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from core.caches import cache_register
 from core.exceptions import Forbidden, NotFound
 from core.roles import Role, roles_of
 from leads.models import CLOSED_STAGES, Lead
@@ -130,6 +131,9 @@ def _config_fingerprint() -> tuple:
 def routing_config_cache_clear(**_signal_kwargs) -> None:
     """Forget this process's rules and policies (connected to saves and deletes of their models)."""
     _config_cache.clear()
+
+
+cache_register("routing.config", routing_config_cache_clear)
 
 
 def _routing_config() -> _RoutingConfig:

@@ -11,9 +11,8 @@ from django.core.cache import cache
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
+from core.caches import caches_clear_all
 from core.roles import Role
-from leads.api.throttling import throttle_leases_clear
-from leads.services import intake_caches_clear
 from tests.core.factories import UserFactory
 from tests.leads.factories import ApiKeyFactory
 
@@ -37,8 +36,7 @@ def _clear_cache():
     # with fresh windows. Per-process lookups (campaigns, API keys) may point at rows an earlier
     # test rolled back.
     cache.clear()
-    throttle_leases_clear()
-    intake_caches_clear()
+    caches_clear_all()
     yield
 
 

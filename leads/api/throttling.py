@@ -22,6 +22,7 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from core.caches import cache_register
 from leads.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ _leases_lock = threading.Lock()
 
 def throttle_leases_clear() -> None:
     _leases.clear()
+
+
+cache_register("leads.throttle_leases", throttle_leases_clear)
 
 
 def window_allow(limits: list[tuple[str, int]], *, window_start: int, window_seconds: int) -> bool:

@@ -40,7 +40,7 @@ from leads.models import (
     Tag,
 )
 from leads.normalization import PhoneError, email_normalize, phone_to_e164
-from leads.selectors import intake_submission_get_by_idempotency_key
+from leads.selectors import api_key_cache_clear, intake_submission_get_by_idempotency_key
 from leads.services.api_keys import api_key_mark_used
 from leads.services.enrichment import lead_enrichment_request
 
@@ -369,10 +369,9 @@ def campaign_for_submission(*, name: str, utm_campaign: str, source: Source | No
 
 
 def intake_caches_clear() -> None:
-    """Drop this process's intake lookups (campaigns, API keys)."""
-    from core.caches import caches_clear_all
-
-    caches_clear_all()
+    """Drop this process's intake lookups (campaigns, API keys): a row they point at was deleted."""
+    _campaign_cache.clear()
+    api_key_cache_clear()
 
 
 def lead_build_new(

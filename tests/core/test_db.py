@@ -1,0 +1,50 @@
+"""core/db: the one place below Django's public API. These tests fail if the framework changes
+under it."""
+
+import pytest
+from django.db import connection, transaction
+
+from core.caches import caches_clear_all, caches_registered
+from core.db import insert_unless_conflict
+from leads.models import Lead
+
+pytestmark = pytest.mark.django_db
+
+
+def test_insert_unless_conflict_inserts_and_sets_the_key_and_state():
+    # given
+    lead = Lead(email="a@example.org", email_normalized="a@example.org")
+    # when
+    inserted = insert_unless_conflict(lead)
+    # then: a saved instance, as Model.save() leaves it (a later save() is an UPDATE)
+    assert inserted and lead.pk is not None
+    assert not lead._state.adding and lead._state.db == "default"
+    assert lead.updated_at is not None
+    lead.title = "CTO"
+    lead.save(update_fields=["title"])
+    assert Lead.objects.get(pk=lead.pk).title == "CTO"
+
+
+def test_insert_unless_conflict_does_nothing_on_a_partial_unique_index_and_keeps_the_transaction():
+    # given: one lead per normalised email (a partial unique index)
+    Lead.objects.create(email="a@example.org", email_normalized="a@example.org")
+    duplicate = Lead(email="A@example.org", email_normalized="a@example.org")
+    # when: inside a transaction, as capture runs it
+    with transaction.atomic():
+        inserted = insert_unless_conflict(duplicate)
+        still_usable = Lead.objects.count()  # an aborted transaction would raise here
+    # then
+    assert not inserted and duplicate.pk is None
+    assert still_usable == 1 and connection.vendor in ("postgresql", "sqlite")
+
+
+def test_every_process_cache_is_in_the_registry_and_cleared_together():
+    # given: the caches of intake, API keys, rate-limit leases and routing configuration
+    from leads.services import intake
+
+    intake._campaign_cache[("name", "x")] = (0.0, None)
+    # when
+    caches_clear_all()
+    # then
+    assert {"leads.campaigns", "leads.api_keys", "leads.throttle_leases", "routing.config"} <= set(caches_registered())
+    assert intake._campaign_cache == {}
