@@ -118,8 +118,8 @@ def measure_find(label: str, repeats: int = 200, due_count: int = 500) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from routing.locks import clocks_due_for_update
     from routing.models import RUNNING_CLOCK_STATUSES, ResponseClock
-    from routing.sla_locks import clocks_due_for_update
 
     with connection.cursor() as cursor:
         cursor.execute(

@@ -11,15 +11,21 @@ concurrent push holds, SKIP LOCKED) or `rep_for_take` (one chosen rep). A push t
 a rep takes it inside a savepoint and rolls the savepoint back when the rep turns out to be full,
 which releases the lock: a push never holds two rep locks, so two pushes cannot deadlock on reps.
 A reassignment takes the old owner's and the new owner's rows in ascending pk order.
+
+Response SLAs extend the order: Lead -> RepProfile -> ResponseClock -> SlaAlert. The assignment
+writer and the contact hook write clock rows while their transaction holds the lead (and rep):
+clocks come after them. The SLA sweep locks clock rows only, with SKIP LOCKED, and never takes a
+lead or rep lock while it holds them: a reassignment the ladder asks for runs after the sweep's
+transaction committed, in its own (lead_reassign).
 """
 
-from datetime import date
+from datetime import date, datetime
 
 from django.db.models import ExpressionWrapper, F, FloatField, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 
 from leads.models import Lead
-from routing.models import RepProfile, RoutingRule
+from routing.models import RUNNING_CLOCK_STATUSES, Method, RepProfile, ResponseClock, RoutingRule, SlaAlert
 
 
 def leads_claimable_for_update(*, lead_ids: list[int]) -> QuerySet[Lead]:
@@ -85,8 +91,6 @@ def _usable_today(today_by_rep: dict[int, date]) -> Q:
 def balancing_key(method: str):
     """The order in which a balancing method hands out leads (as routing's engine orders them in
     Python), and how far past the front a rep may be, in that order's unit, per lead of tolerance."""
-    from routing.models import Method
-
     if method == Method.WEIGHTED:
         weight = Greatest(F("weight"), Value(1))
         return ExpressionWrapper((F("routed_total") + 1) * 1.0 / weight, output_field=FloatField()), 1.0
@@ -101,8 +105,6 @@ def reps_front_for_take(*, today_by_rep: dict[int, date], method: str, tolerance
     concurrent push holds, first one first (ties in random order), locked with SKIP LOCKED: the
     caller slices to one. Simultaneous pushes spread over tied reps, and only a rep at the front
     as committed can be taken, so round-robin stays exact."""
-    from routing.models import Method
-
     key, unit = balancing_key(method)
     usable = RepProfile.objects.filter(_usable_today(today_by_rep))
     if method == Method.WEIGHTED:
@@ -122,3 +124,26 @@ def reps_front_for_take(*, today_by_rep: dict[int, date], method: str, tolerance
 def rep_usable_exists(*, today_by_rep: dict[int, date]) -> bool:
     return RepProfile.objects.filter(_usable_today(today_by_rep)).exists()
 
+
+def clocks_due_for_update(*, now: datetime, limit: int) -> QuerySet[ResponseClock]:
+    """Running clocks whose next step is due, oldest first, skipping those another sweep holds.
+    Read through the partial index clock_running_next_action (status, next_action_at)."""
+    return (
+        ResponseClock.objects.filter(
+            status__in=RUNNING_CLOCK_STATUSES, next_action_at__isnull=False, next_action_at__lte=now
+        )
+        .select_related("lead", "rep__user", "team")
+        .order_by("next_action_at", "id")
+        .select_for_update(of=("self",), no_key=True, skip_locked=True)[:limit]
+    )
+
+
+def alerts_unsent_for_update(*, lease_expired_before: datetime, limit: int) -> QuerySet[SlaAlert]:
+    """Alerts whose email is still to send and nobody is sending right now (no claim, or a claim
+    older than the lease: that worker died)."""
+    return (
+        SlaAlert.objects.filter(email_sent_at__isnull=True)
+        .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=lease_expired_before))
+        .order_by("created_at", "id")
+        .select_for_update(of=("self",), no_key=True, skip_locked=True)[:limit]
+    )

@@ -1,6 +1,6 @@
 """Response SLAs, the 5-minute rule (docs/sla.md): a clock per lead and owner, started on assignment,
 stopped by the first touch, enforced by a beat sweep running an escalation ladder
-(warn the rep -> breach, tell the manager -> reassign). Lock order: routing/sla_locks.py."""
+(warn the rep -> breach, tell the manager -> reassign). Lock order: routing/locks.py."""
 
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from core.models import Notification
 from leads.models import CLOSED_STAGES, Lead
+from routing.locks import alerts_unsent_for_update, clocks_due_for_update
 from routing.models import (
     RUNNING_CLOCK_STATUSES,
     Assignment,
@@ -28,7 +29,6 @@ from routing.models import (
     TeamCalendar,
 )
 from routing.selectors import sla_policies_active
-from routing.sla_locks import alerts_unsent_for_update, clocks_due_for_update
 
 logger = logging.getLogger(__name__)
 
