@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 from django.core import checks
@@ -115,40 +115,74 @@ def hooks_registered(name: str) -> list[Callable[..., Any]]:
 
 
 # --- what other apps add to the leads pages ----------------------------------------------------
+#
+# Each returns a template and its context; the leads views include the template where the
+# placement says, with the page's context plus that one. Permission checks are the context
+# functions' (None: not for this user), never only an {% if %} in the template.
+
+PanelPlacement = Literal["facts", "side"]
+PANEL_PLACEMENTS: tuple[PanelPlacement, ...] = ("facts", "side")
 
 
 @dataclass(frozen=True)
 class LeadPanel:
     """A panel on the lead page: `context(request, lead)` returns the template's context, or None
-    to leave the panel out for this user or lead."""
+    to leave the panel out for this user or lead.
+
+    `placement`: "side", a card in the side column after the stage form; "facts", a
+    `<div><dt>…</dt><dd>…</dd></div>` in the header's facts, re-rendered with the header.
+    `assets`: a template of <link>/<script> tags the page includes once when the panel is shown."""
 
     name: str
     template: str
     context: Callable[[HttpRequest, Lead], dict | None]
     order: int = 100
+    placement: PanelPlacement = "side"
+    assets: str = ""
 
 
 @dataclass(frozen=True)
 class LeadListExtension:
-    """What an app adds to the lead list: extra filters (`filters(queryset, params)` narrows the
-    queryset by request parameters it owns, `params` names them) and choices for the page."""
+    """What an app adds to the lead list (HTML and API alike): `filter(queryset, params)` narrows
+    the queryset by the request parameters it owns (`params` names them; it gets those that are
+    not blank) and raises django.core.exceptions.ValidationError ({param: messages}) for a value
+    it cannot read.
+
+    The HTML list also shows `filters_template` under "More filters" with the page's context plus
+    `page_context(request)` (full page only), and, when `row_context(request, leads)` is not None,
+    `row_template` under each lead's name with that context and `lead` (`assets` then on the full
+    page)."""
 
     name: str
     params: tuple[str, ...]
     filter: Callable[[Any, dict[str, str]], Any]
     page_context: Callable[[HttpRequest], dict] | None = None
+    filters_template: str = ""
+    row_template: str = ""
+    row_context: Callable[[HttpRequest, list[Lead]], dict | None] | None = None
+    assets: str = ""
 
 
 @dataclass(frozen=True)
 class LeadBulkAction:
-    """A bulk action on selected leads offered by another app: `apply(user, lead_id, params)` runs
-    for each lead the user may see and raises ApplicationError to refuse one; `prepare(user, params)`
-    validates the form once (raising ApplicationError) and returns what `apply` needs."""
+    """A bulk action on selected leads offered by another app: `apply(user, lead_id, prepared)`
+    runs for each lead the user may see and raises ApplicationError to refuse one;
+    `prepare(user, params)` validates the form once (raising ApplicationError) and returns what
+    `apply` needs.
+
+    Offered to, and run for, users with `permission` only. `params` names the POST fields handed
+    to `prepare` (a "reason" shares the bulk bar's reason input); the bulk bar shows
+    `fields_template` with `fields_context(request)`: inputs with class "for-<name>", which
+    static/css/app.css shows while the action is chosen."""
 
     name: str
     label: str
     prepare: Callable[[AbstractBaseUser, dict[str, str]], Any]
     apply: Callable[[AbstractBaseUser, int, Any], None]
+    permission: str
+    params: tuple[str, ...] = ()
+    fields_template: str = ""
+    fields_context: Callable[[HttpRequest], dict] | None = None
 
 
 _panels: list[LeadPanel] = []
@@ -157,13 +191,15 @@ _bulk_actions: dict[str, LeadBulkAction] = {}
 
 
 def lead_panel_register(panel: LeadPanel) -> None:
+    if panel.placement not in PANEL_PLACEMENTS:
+        raise ValueError(f"Unknown lead panel placement {panel.placement!r}; one of {', '.join(PANEL_PLACEMENTS)}.")
     if all(p.name != panel.name for p in _panels):
         _panels.append(panel)
         _panels.sort(key=lambda p: p.order)
 
 
-def lead_panels() -> list[LeadPanel]:
-    return list(_panels)
+def lead_panels(placement: PanelPlacement | None = None) -> list[LeadPanel]:
+    return [p for p in _panels if placement is None or p.placement == placement]
 
 
 def lead_list_extension_register(extension: LeadListExtension) -> None:
@@ -175,7 +211,12 @@ def lead_list_extensions() -> list[LeadListExtension]:
     return list(_list_extensions)
 
 
+LEADS_BULK_ACTIONS = ("stage", "tag")  # the leads app's own
+
+
 def lead_bulk_action_register(action: LeadBulkAction) -> None:
+    if action.name in LEADS_BULK_ACTIONS:
+        raise ValueError(f"Bulk action {action.name!r} is the leads app's own.")
     _bulk_actions[action.name] = action
 
 
