@@ -14,6 +14,7 @@ urlpatterns = [
     path("leads/import/", include("leads.import_urls")),
     path("leads/<int:lead_id>/privacy/", include("leads.privacy_urls")),
     path("leads/", include("leads.urls")),
+    path("leads/", include("routing.lead_urls")),  # the lead page's routing panels post here
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/", include("routing.api.urls")),
     path("routing/", include("routing.urls")),

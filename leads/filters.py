@@ -1,11 +1,15 @@
-"""FilterSets shared by the HTML lead list and the API."""
+"""FilterSets shared by the HTML lead list and the API, and the filters other apps add to it
+(leads.hooks.LeadListExtension), applied by both through lead_list_extensions_filter."""
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from leads.hooks import lead_list_extensions
 from leads.models import Campaign, Channel, Lead, Source, Stage
 
 
@@ -16,8 +20,6 @@ class LeadFilter(django_filters.FilterSet):
     campaign = django_filters.ModelMultipleChoiceFilter(queryset=Campaign.objects.all())
     owner = django_filters.NumberFilter(field_name="owner_id")
     unassigned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
-    team = django_filters.NumberFilter(field_name="owner__rep__team_id", label="Team")
-    sla_breached = django_filters.BooleanFilter(method="filter_sla_breached", label="Has breached its response SLA")
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -31,14 +33,6 @@ class LeadFilter(django_filters.FilterSet):
     class Meta:
         model = Lead
         fields = ["stage", "channel", "source", "campaign", "owner"]
-
-    def filter_sla_breached(self, queryset: QuerySet[Lead], name: str, value: bool | None) -> QuerySet[Lead]:
-        if value is None:
-            return queryset
-        from routing.models import ResponseClock
-
-        breached = Exists(ResponseClock.objects.filter(lead=OuterRef("pk"), breached_at__isnull=False))
-        return queryset.filter(breached if value else ~breached)
 
     def search(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
         value = value.strip()
@@ -60,3 +54,22 @@ class LeadFilter(django_filters.FilterSet):
 
 def _day_start(value: date) -> datetime:
     return timezone.make_aware(datetime.combine(value, time.min))
+
+
+def lead_list_extensions_filter(
+    *, queryset: QuerySet[Lead], data: Mapping[str, str]
+) -> tuple[QuerySet[Lead], dict[str, list[str]]]:
+    """Narrow `queryset` by the parameters other apps own (e.g. routing's `team`, `sla_breached`),
+    as their LeadListExtension.filter says. Returns the queryset and the errors of values an
+    extension could not read (that extension's filter is then left out): the HTML list shows
+    them, the API answers 400."""
+    errors: dict[str, list[str]] = {}
+    for extension in lead_list_extensions():
+        params = {name: data[name] for name in extension.params if data.get(name) not in (None, "")}
+        if not params:
+            continue
+        try:
+            queryset = extension.filter(queryset, params)
+        except ValidationError as exc:
+            errors.update(exc.message_dict if hasattr(exc, "error_dict") else {extension.name: exc.messages})
+    return queryset, errors

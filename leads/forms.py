@@ -5,10 +5,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from core.roles import Role
+from leads.hooks import lead_bulk_actions
 from leads.models import ActivityKind, Lead, Stage
 from leads.services import ALLOWED_TRANSITIONS, LEAD_EDITABLE_FIELDS
-from routing.models import RepProfile
-from routing.selectors import rep_assignable_list_for_user
 
 LOGGABLE_KINDS = [ActivityKind.CALL, ActivityKind.EMAIL_SENT, ActivityKind.MEETING, ActivityKind.NOTE]
 
@@ -44,30 +43,21 @@ class LeadEditForm(forms.ModelForm):
         fields = list(LEAD_EDITABLE_FIELDS)
 
 
-class ReassignForm(forms.Form):
-    to_rep = forms.ModelChoiceField(
-        queryset=RepProfile.objects.none(), required=False, empty_label="Route by the rules", label="New owner"
-    )
-    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "Why?"}))
-
-    def __init__(self, *args, user, **kwargs):
-        """Offers the reps `user` may hand leads to."""
-        super().__init__(*args, **kwargs)
-        self.fields["to_rep"].queryset = rep_assignable_list_for_user(user=user)
-
-
 class BulkActionForm(forms.Form):
-    ACTIONS = [("stage", "Change stage"), ("tag", "Add tag"), ("reassign", "Reassign")]
+    """The leads app's own actions ("stage", "tag") and those other apps register
+    (leads.hooks.LeadBulkAction), whose own fields their `prepare` validates."""
 
-    action = forms.ChoiceField(choices=ACTIONS)
+    ACTIONS = [("stage", "Change stage"), ("tag", "Add tag")]
+
+    action = forms.ChoiceField(choices=())
     lead_ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), error_messages={"required": "Select leads."})
     to_stage = forms.ChoiceField(choices=[("", "Stage…"), *Stage.choices], required=False)
     tag = forms.CharField(max_length=60, required=False)
-    to_rep = forms.IntegerField(required=False)
     reason = forms.CharField(max_length=500, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [*self.ACTIONS, *((a.name, a.label) for a in lead_bulk_actions())]
         # Any ids are accepted here; the view intersects them with the leads the user may see.
         self.fields["lead_ids"].valid_value = lambda value: True
 
@@ -78,8 +68,6 @@ class BulkActionForm(forms.Form):
             self.add_error("to_stage", "Choose a stage.")
         if action == "tag" and not data.get("tag", "").strip():
             self.add_error("tag", "Name the tag.")
-        if action == "reassign" and not data.get("reason", "").strip():
-            self.add_error("reason", "Give a reason for the reassignment.")
         return data
 
 

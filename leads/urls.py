@@ -12,5 +12,4 @@ urlpatterns = [
     path("<int:lead_id>/activities/", views.lead_activity_log, name="lead_activity_log"),
     path("<int:lead_id>/stage/", views.lead_stage_update, name="lead_stage_update"),
     path("<int:lead_id>/edit/", views.lead_edit, name="lead_edit"),
-    path("<int:lead_id>/reassign/", views.lead_reassign_view, name="lead_reassign"),
 ]

@@ -2,6 +2,8 @@
 
 Every view scopes through leads.selectors (a rep only ever reaches their own leads: a lead they
 may not see is a 404, in full pages and in partials alike) and writes through one service.
+What other apps add to these pages (panels, list filters and columns, bulk actions) comes through
+leads.hooks: these views call the registered context functions and include their templates.
 """
 
 from dataclasses import dataclass
@@ -13,8 +15,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,15 +23,21 @@ from django_htmx.http import trigger_client_event
 from core.exceptions import ApplicationError, NotFound
 from core.http import HtmxHttpRequest
 from leads.exports import lead_csv_rows
-from leads.filters import LeadFilter
+from leads.filters import LeadFilter, lead_list_extensions_filter
 from leads.forms import (
     ActivityLogForm,
     BulkActionForm,
     LeadEditForm,
-    ReassignForm,
     StageChangeForm,
     owner_choices,
     stage_choices_for,
+)
+from leads.hooks import (
+    PanelPlacement,
+    lead_bulk_action_get,
+    lead_bulk_actions,
+    lead_list_extensions,
+    lead_panels,
 )
 from leads.models import Campaign, Channel, Lead, Source, Stage
 from leads.selectors import (
@@ -43,9 +49,6 @@ from leads.selectors import (
     user_sees_all_leads,
 )
 from leads.services import activity_log, lead_stage_change, lead_update, leads_bulk_apply
-from routing.models import Team
-from routing.selectors import rep_assignable_list_for_user
-from routing.services import lead_reassign
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -72,7 +75,31 @@ LIST_COLUMNS = [
     ("", "Source", "col-md"),
     ("created", "Created", "col-sm"),
 ]
-ASSIGNMENT_WHY_TEMPLATE = "routing/partials/assignment_why.html"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Another app's template as a page includes it (`{% include_extension shown %}`): with the
+    page's context plus `context`. `assets`: its <link>/<script> tags, included once per page."""
+
+    name: str
+    template: str
+    context: dict[str, Any]
+    assets: str = ""
+
+
+@dataclass(frozen=True)
+class BulkActionShown:
+    """A registered bulk action the user may run, as the bulk bar offers it."""
+
+    name: str
+    label: str
+    asks_reason: bool  # the bar's shared reason input is shown for it
+    fields: Shown | None
+
+
+def _assets(shown: list[Shown]) -> list[str]:
+    return list(dict.fromkeys(item.assets for item in shown if item.assets))
 
 
 # --- lead list ---------------------------------------------------------------------------------
@@ -118,14 +145,16 @@ def _sort_key(request: HtmxHttpRequest) -> str:
     return sort if sort.lstrip("-") in SORTS else DEFAULT_SORT
 
 
-def _leads_filtered(request: HtmxHttpRequest) -> tuple[LeadFilter, QuerySet[Lead]]:
-    """The leads this user may see, filtered and sorted as the query string says."""
+def _leads_filtered(request: HtmxHttpRequest) -> tuple[dict[str, list[str]], QuerySet[Lead]]:
+    """The leads this user may see, filtered (LeadFilter, then other apps' list filters) and
+    sorted as the query string says; and the errors of filter values that could not be read."""
     lead_filter = LeadFilter(request.GET, queryset=lead_list_for_user(user=request.user), request=request)
+    leads, extension_errors = lead_list_extensions_filter(queryset=lead_filter.qs, data=request.GET)
     sort = _sort_key(request)
     fields = SORTS[sort.lstrip("-")]
     if sort.startswith("-"):
         fields = tuple(f"-{name}" for name in fields)
-    return lead_filter, lead_filter.qs.order_by(*fields)
+    return {**lead_filter.errors, **extension_errors}, leads.order_by(*fields)
 
 
 def _lead_count(leads: QuerySet[Lead]) -> dict[str, Any]:
@@ -137,22 +166,38 @@ def _lead_count(leads: QuerySet[Lead]) -> dict[str, Any]:
     return {"count": count, "count_capped": capped, "count_label": label}
 
 
-_MORE_FILTERS = (
-    "source",
-    "channel",
-    "campaign",
-    "team",
-    "sla_breached",
-    "score_min",
-    "score_max",
-    "created_from",
-    "created_to",
-)
+_MORE_FILTERS = ("source", "channel", "campaign", "score_min", "score_max", "created_from", "created_to")
+
+
+def _bulk_actions(request: HtmxHttpRequest) -> list[BulkActionShown]:
+    """The registered bulk actions this user may run, with the fields each adds to the bulk bar."""
+    shown = []
+    for action in lead_bulk_actions():
+        if not request.user.has_perm(action.permission):
+            continue
+        fields = None
+        if action.fields_template:
+            context = action.fields_context(request) if action.fields_context else {}
+            fields = Shown(name=action.name, template=action.fields_template, context=context)
+        shown.append(BulkActionShown(action.name, action.label, "reason" in action.params, fields))
+    return shown
+
+
+def _row_extensions(request: HtmxHttpRequest, leads: list[Lead]) -> list[Shown]:
+    """What other apps show under each lead's name (one context per page of rows)."""
+    shown = []
+    for extension in lead_list_extensions():
+        if not (extension.row_template and extension.row_context):
+            continue
+        context = extension.row_context(request, leads)
+        if context is not None:
+            shown.append(Shown(extension.name, extension.row_template, context, extension.assets))
+    return shown
 
 
 def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[str, Any]:
     user = request.user
-    lead_filter, leads = _leads_filtered(request)
+    filter_errors, leads = _leads_filtered(request)
     per_page = _int_param(request, "per_page", DEFAULT_PAGE_SIZE)
     per_page = per_page if per_page in PAGE_SIZES else DEFAULT_PAGE_SIZE
     number = _int_param(request, "page", 1)
@@ -163,17 +208,20 @@ def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[st
     can = {
         "stage": user.has_perm("leads.change_lead_stage"),
         "tag": user.has_perm("leads.change_lead"),
-        "reassign": user.has_perm("leads.reassign_lead"),
         "export": user.has_perm("leads.export_leads"),
     }
+    bulk_actions = _bulk_actions(request)
+    more_filters = [*_MORE_FILTERS, *(name for extension in lead_list_extensions() for name in extension.params)]
     context: dict[str, Any] = {
-        "filter": lead_filter,
+        "filter_errors": filter_errors,
         "page": page,
         "sort": _sort_key(request),
         "per_page_choices": PAGE_SIZES,
         "sees_all": sees_all,
         "can": can,
-        "can_bulk": can["stage"] or can["tag"] or can["reassign"],
+        "bulk_actions": bulk_actions,
+        "can_bulk": can["stage"] or can["tag"] or bool(bulk_actions),
+        "row_extensions": _row_extensions(request, page.leads),
         "stages": Stage.choices,
         "columns": [(key, label, cls) for key, label, cls in LIST_COLUMNS if sees_all or key != "owner"],
         "channels": Channel.choices,
@@ -181,7 +229,7 @@ def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[st
         "active_filters": sum(
             1 for name, value in request.GET.lists() if name not in {"sort", "page", "per_page"} and any(value)
         ),
-        "more_filters_active": any(request.GET.get(name) for name in _MORE_FILTERS),
+        "more_filters_active": any(request.GET.get(name) for name in more_filters),
     }
     if with_count:
         context.update(_lead_count(leads))
@@ -189,16 +237,16 @@ def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[st
 
 
 def _lead_list_options(request: HtmxHttpRequest, context: dict[str, Any]) -> None:
-    """Choices of the filter bar (full page only)."""
+    """Choices of the filter bar, other apps' filters and page assets (full page only)."""
     context["sources"] = list(Source.objects.only("id", "name"))
     context["campaigns"] = list(Campaign.objects.only("id", "name"))
     context["owners"] = list(owner_choices()) if context["sees_all"] else []
-    context["teams"] = list(Team.objects.only("id", "name")) if context["sees_all"] else []
-
-
-def _bulk_options(request: HtmxHttpRequest, context: dict[str, Any]) -> None:
-    can_reassign = context["can"]["reassign"]
-    context["reps"] = list(rep_assignable_list_for_user(user=request.user)) if can_reassign else []
+    extensions = lead_list_extensions()
+    for extension in extensions:
+        if extension.page_context:
+            context.update(extension.page_context(request))
+    context["extension_filters"] = [e.filters_template for e in extensions if e.filters_template]
+    context["assets"] = _assets(context["row_extensions"])
 
 
 @login_required
@@ -210,7 +258,6 @@ def lead_list(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "leads/lead_list.html#lead-count", _lead_count(leads))
     is_table = request.htmx.target == "lead-table"
     context = _lead_list_context(request, with_count=not is_table)
-    _bulk_options(request, context)
     if is_table:
         context["count_deferred"] = True
         return render(request, "leads/lead_list.html#lead-table", context)
@@ -221,7 +268,6 @@ def lead_list(request: HtmxHttpRequest) -> HttpResponse:
 _BULK_PERMISSIONS = {
     "stage": "leads.change_lead_stage",
     "tag": "leads.change_lead",
-    "reassign": "leads.reassign_lead",
 }
 
 
@@ -232,10 +278,11 @@ def lead_bulk(request: HtmxHttpRequest) -> HttpResponse:
     form = BulkActionForm(request.POST)
     notice, error = "", ""
     if form.is_valid():
-        if not request.user.has_perm(_BULK_PERMISSIONS[form.cleaned_data["action"]]):
+        data = form.cleaned_data
+        extension = lead_bulk_action_get(data["action"])
+        if not request.user.has_perm(extension.permission if extension else _BULK_PERMISSIONS[data["action"]]):
             raise PermissionDenied
         try:
-            data = form.cleaned_data
             result = leads_bulk_apply(
                 user=request.user,
                 action=data["action"],
@@ -243,7 +290,7 @@ def lead_bulk(request: HtmxHttpRequest) -> HttpResponse:
                 to_stage=data.get("to_stage") or "",
                 tag=data.get("tag") or "",
                 reason=data.get("reason") or "",
-                to_rep_id=data.get("to_rep"),
+                params={name: request.POST.get(name, "") for name in extension.params} if extension else None,
             )
             done, failed = result.done, result.failed
         except ApplicationError as exc:
@@ -265,7 +312,6 @@ def lead_bulk(request: HtmxHttpRequest) -> HttpResponse:
         query = request.GET.urlencode()
         return redirect(f"{reverse('leads:lead_list')}{'?' + query if query else ''}")
     context = _lead_list_context(request, with_count=False)
-    _bulk_options(request, context)
     context.update(count_deferred=True, bulk_notice=notice, bulk_error=error)
     return render(request, "leads/lead_list.html#lead-table", context)
 
@@ -297,37 +343,37 @@ def _lead_or_404(request: HtmxHttpRequest, lead_id: int) -> Lead:
         raise Http404(exc.message) from exc
 
 
-def _assignment_why_template() -> str | None:
-    """Routing's "why this owner" partial, once routing provides it."""
-    try:
-        get_template(ASSIGNMENT_WHY_TEMPLATE)
-    except TemplateDoesNotExist:
-        return None
-    return ASSIGNMENT_WHY_TEMPLATE
+def _panels(request: HtmxHttpRequest, lead: Lead, placement: PanelPlacement) -> list[Shown]:
+    """Other apps' panels at `placement` that this user may see (their context function says)."""
+    shown = []
+    for panel in lead_panels(placement):
+        context = panel.context(request, lead)
+        if context is not None:
+            shown.append(Shown(panel.name, panel.template, context, panel.assets))
+    return shown
 
 
 def _detail_context(request: HtmxHttpRequest, lead: Lead, partial: str | None = None, **extra: Any) -> dict[str, Any]:
     user = request.user
     context: dict[str, Any] = {
         "lead": lead,
-        "lead_as_list": [lead],  # for {% sla_clocks %}, which reads clocks of a list of leads
         "can_log": user.has_perm("leads.add_activity"),
         "can_stage": user.has_perm("leads.change_lead_stage"),
         "can_edit": user.has_perm("leads.change_lead"),
         "can_privacy": user_may_handle_privacy(user),
-        "can_reassign": user.has_perm("leads.reassign_lead"),
         "activity_form": ActivityLogForm(),
         "stage_form": StageChangeForm(),
         "stage_choices": stage_choices_for(lead),
         **extra,
     }
+    if partial in (None, "lead-header"):
+        context["fact_panels"] = _panels(request, lead, "facts")
     if partial in (None, "lead-timeline"):
         context["timeline"] = list(lead_timeline(lead=lead))
     if partial is None:
         context["stage_history"] = list(lead_stage_history(lead=lead))
-        context["assignment_why_template"] = _assignment_why_template()
-        if context["can_reassign"]:
-            context.setdefault("reassign_form", ReassignForm(user=user))
+        context["side_panels"] = _panels(request, lead, "side")
+        context["assets"] = _assets([*context["fact_panels"], *context["side_panels"]])
     return context
 
 
@@ -429,41 +475,3 @@ def lead_edit(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
             response = _detail_render(request, lead, partial, fields_saved=True)
             return trigger_client_event(response, "lead-updated")
     return _detail_render(request, lead, partial, edit_form=form)
-
-
-@login_required
-@require_POST
-def lead_reassign_view(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
-    lead = _lead_or_404(request, lead_id)
-    if not request.user.has_perm("leads.reassign_lead"):
-        raise PermissionDenied
-    form = ReassignForm(request.POST, user=request.user)
-    error = ""
-    if form.is_valid():
-        try:
-            lead_reassign(
-                lead_id=lead.pk,
-                actor=request.user,
-                reason=form.cleaned_data["reason"],
-                to_rep=form.cleaned_data["to_rep"],
-            )
-        except ApplicationError as exc:
-            error = exc.message
-        else:
-            lead = _lead_or_404(request, lead_id)
-            if not request.htmx:
-                messages.success(request, "Lead reassigned.")
-                return redirect("leads:lead_detail", lead_id=lead.pk)
-            response = render(
-                request,
-                "leads/lead_detail.html#reassign-form",
-                {"lead": lead, "reassign_form": ReassignForm(user=request.user), "reassign_saved": True},
-            )
-            return trigger_client_event(response, "lead-reassigned")
-    if request.htmx:
-        return render(
-            request,
-            "leads/lead_detail.html#reassign-form",
-            {"lead": lead, "reassign_form": form, "reassign_error": error},
-        )
-    return _detail_render(request, lead, None, reassign_form=form, reassign_error=error)

@@ -20,3 +20,10 @@ class RoutingConfig(AppConfig):
         hooks.hook_register(hooks.CONTACTED, routing_hooks.clock_stop_on_contact)
         hooks.hook_register(hooks.MERGED, routing_hooks.owners_recount_on_merge)
         hooks.hook_register(hooks.ERASED, routing_hooks.personal_data_erase)
+        # What routing adds to the leads pages (panels, list filters, the bulk reassign).
+        from routing import pages
+
+        for panel in pages.LEAD_PANELS:
+            hooks.lead_panel_register(panel)
+        hooks.lead_list_extension_register(pages.LEAD_LIST_EXTENSION)
+        hooks.lead_bulk_action_register(pages.BULK_REASSIGN)

@@ -4,6 +4,7 @@ from django import forms
 
 from leads.models import Channel, CompanySize
 from routing.models import RULE_METHODS, MatchMode, Queue, RepProfile, RoutingRule, Team
+from routing.selectors import rep_assignable_list_for_user
 from routing.services import ActionData
 
 METHOD_CHOICES = [(m.value, m.label) for m in RULE_METHODS]
@@ -181,3 +182,17 @@ class RepLeadsReassignForm(forms.Form):
         if cleaned.get("to_rep") and cleaned.get("to_rep") == cleaned.get("from_rep"):
             raise forms.ValidationError("Choose someone else to take the leads.")
         return cleaned
+
+
+class LeadReassignForm(forms.Form):
+    """The lead page's "Owner" panel: a new owner (or the rules again) and why."""
+
+    to_rep = forms.ModelChoiceField(
+        queryset=RepProfile.objects.none(), required=False, empty_label="Route by the rules", label="New owner"
+    )
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "Why?"}))
+
+    def __init__(self, *args, user, **kwargs):
+        """Offers the reps `user` may hand leads to."""
+        super().__init__(*args, **kwargs)
+        self.fields["to_rep"].queryset = rep_assignable_list_for_user(user=user)

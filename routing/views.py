@@ -1,4 +1,5 @@
-"""HTML + htmx pages of routing: the rep's queue and own page, the rule editor, dry run, reassignment.
+"""HTML + htmx pages of routing: the rep's queue and own page, the rule editor, dry run, reassignment
+(the reassign page, and the lead page's "Owner" panel that routing/pages.py adds there).
 Thin: authorise, validate with a form, call one service or selectors, choose the response."""
 
 from django.contrib import messages
@@ -13,10 +14,20 @@ from django_htmx.http import trigger_client_event
 from core.exceptions import ApplicationError, NotFound
 from core.http import HtmxHttpRequest
 from core.selectors import notification_list_for_user
+from leads.models import Lead
 from leads.selectors import lead_get_for_user
 from leads.services import lead_sample_build
-from routing.forms import AvailabilityForm, DryRunForm, ReassignForm, RepLeadsReassignForm, RuleForm
+from routing.forms import (
+    AvailabilityForm,
+    DryRunForm,
+    LeadReassignForm,
+    ReassignForm,
+    RepLeadsReassignForm,
+    RuleForm,
+)
+from routing.pages import REASSIGN_FORM_TEMPLATE
 from routing.selectors import (
+    assignment_current_for_lead,
     assignment_list_for_lead,
     queue_list_for_rep,
     queue_list_with_counts,
@@ -47,6 +58,13 @@ from routing.services import (
 def _require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
+
+
+def _lead_or_404(request: HtmxHttpRequest, lead_id: int) -> Lead:
+    try:
+        return lead_get_for_user(user=request.user, lead_id=lead_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
 
 
 # --- the rep's pull queue ----------------------------------------------------------------------
@@ -274,6 +292,45 @@ def reassign(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "routing/reassign.html", {"one": one, "bulk": bulk, "reps": reps})
 
 
+@require_POST
+@login_required
+def lead_reassign_view(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
+    """The lead page's "Owner" panel: htmx gets the panel back (and "lead-reassigned" refreshes the
+    header and timeline); without htmx, POST/redirect/GET to the lead page with a message."""
+    lead = _lead_or_404(request, lead_id)
+    _require(user_can_reassign(request.user))
+    form = LeadReassignForm(request.POST, user=request.user)
+    error = ""
+    if form.is_valid():
+        try:
+            lead_reassign(
+                lead_id=lead.pk,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                to_rep=form.cleaned_data["to_rep"],
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            if not request.htmx:
+                messages.success(request, "Lead reassigned.")
+                return redirect("leads:lead_detail", lead_id=lead.pk)
+            context = {
+                "lead": _lead_or_404(request, lead_id),
+                "reassign_form": LeadReassignForm(user=request.user),
+                "reassign_saved": True,
+            }
+            return trigger_client_event(render(request, REASSIGN_FORM_TEMPLATE, context), "lead-reassigned")
+    if request.htmx:
+        context = {"lead": lead, "reassign_form": form, "reassign_error": error}
+        return render(request, REASSIGN_FORM_TEMPLATE, context)
+    for field, errors in form.errors.items():
+        messages.error(request, f"{form[field].label}: {errors[0]}" if field in form.fields else errors[0])
+    if error:
+        messages.error(request, error)
+    return redirect("leads:lead_detail", lead_id=lead.pk)
+
+
 # --- team (managers) ---------------------------------------------------------------------------
 
 
@@ -291,9 +348,10 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
 
 @login_required
 def lead_why(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
-    try:
-        lead = lead_get_for_user(user=request.user, lead_id=lead_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    context = {"lead": lead, "history": assignment_list_for_lead(lead_id=lead.pk)}
+    lead = _lead_or_404(request, lead_id)
+    context = {
+        "lead": lead,
+        "assignment": assignment_current_for_lead(lead_id=lead.pk),
+        "history": assignment_list_for_lead(lead_id=lead.pk),
+    }
     return render(request, "routing/lead_why.html", context)

@@ -3,6 +3,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -14,7 +15,8 @@ from core.serializers import PlainRepresentationMixin, ReusedFieldsMixin
 from leads.api.authentication import ApiKeyAuthentication
 from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
 from leads.api.throttling import IntakeRateThrottle
-from leads.filters import LeadFilter
+from leads.filters import LeadFilter, lead_list_extensions_filter
+from leads.hooks import lead_list_extensions
 from leads.intake_schema import (
     IntakeInputSerializer,
     InternalIntakeInputSerializer,
@@ -77,11 +79,28 @@ class LeadPagination(CursorPagination):
     max_page_size = 500
 
 
+class LeadListExtensionsFilterBackend(BaseFilterBackend):
+    """The lead list's filters that other apps add (routing's `team`, `sla_breached`), after LeadFilter."""
+
+    def filter_queryset(self, request, queryset, view):
+        queryset, errors = lead_list_extensions_filter(queryset=queryset, data=request.query_params)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return queryset
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            for extension in lead_list_extensions()
+            for name in extension.params
+        ]
+
+
 class LeadListCreateApi(GenericAPIView):
     """`GET` lists the leads the user may see; `POST` captures a lead (external forms and users)."""
 
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication, TokenAuthentication]
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [DjangoFilterBackend, LeadListExtensionsFilterBackend]
     filterset_class = LeadFilter
     pagination_class = LeadPagination
 

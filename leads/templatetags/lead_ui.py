@@ -23,3 +23,13 @@ def sort_param(context, key: str) -> str:
     if current == f"-{key}":
         return key
     return f"-{key}" if key in {"created", "score"} else key
+
+
+@register.simple_tag(takes_context=True)
+def include_extension(context, shown, **extra):
+    """`{% include_extension panel %}` (`{% include_extension row lead=lead %}`): another app's
+    template (leads.views.Shown) with the page's context plus its own, as `{% include %}` would
+    render it with those variables."""
+    template = context.template.engine.get_template(shown.template)
+    with context.push(**shown.context, **extra):
+        return template.render(context)

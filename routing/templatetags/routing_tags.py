@@ -1,18 +1,8 @@
 from django import template
 
 from core.selectors import notification_unread_count
-from routing.models import Assignment
-from routing.selectors import assignment_current_for_lead
 
 register = template.Library()
-
-
-@register.simple_tag
-def lead_assignment_why(lead) -> Assignment | None:
-    """`{% lead_assignment_why lead as assignment %}`: the latest routing decision of the lead."""
-    if lead is None or not getattr(lead, "pk", None):
-        return None
-    return assignment_current_for_lead(lead_id=lead.pk)
 
 
 @register.simple_tag(takes_context=True)

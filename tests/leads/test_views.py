@@ -493,7 +493,7 @@ def test_manager_reassigns_a_lead_from_its_page_and_a_rep_may_not(manager_user):
     team = TeamFactory(manager=manager_user)
     old, new = RepProfileFactory(team=team), RepProfileFactory(team=team)
     lead = LeadFactory(owner=old.user, stage=Stage.WORKING)
-    url = reverse("leads:lead_reassign", args=[lead.pk])
+    url = reverse("routing-leads:lead_reassign", args=[lead.pk])
 
     # when
     refused = client_for(old.user).post(url, {"to_rep": new.pk, "reason": "mine now"})
@@ -544,7 +544,7 @@ def test_a_manager_hands_leads_only_to_active_reps_of_their_own_teams(manager_us
     page = manager.get(reverse("leads:lead_detail", args=[leads[0].pk])).content.decode()
     listing = manager.get(reverse("leads:lead_list")).content.decode()
     single = manager.post(
-        reverse("leads:lead_reassign", args=[leads[0].pk]),
+        reverse("routing-leads:lead_reassign", args=[leads[0].pk]),
         {"to_rep": theirs.pk, "reason": "try"},
         **htmx("reassign-form"),
     )
@@ -625,3 +625,55 @@ def test_detail_header_counts_down_to_the_first_touch_when_a_clock_runs(client):
     html = client.get(f"/leads/{lead.pk}/").content.decode()
     # then
     assert "First touch due" in html and "data-sla-due" in html
+
+
+# --- what other apps add (leads.hooks) ---------------------------------------------------------
+
+
+@pytest.fixture
+def exporters_panel(monkeypatch):
+    """A side panel, registered as another app would, that only users who may export see."""
+    from leads import hooks
+
+    monkeypatch.setattr(hooks, "_panels", list(hooks._panels))  # unregistered after the test
+
+    def context(request, lead):
+        if not request.user.has_perm("leads.export_leads"):
+            return None
+        return {"title": f"Exporters' panel of {lead.first_name}", "text": request.user.username}
+
+    hooks.lead_panel_register(
+        hooks.LeadPanel(name="tests.exporters", template="components/empty_state.html", context=context)
+    )
+
+
+def test_a_registered_panel_is_on_the_lead_page_of_those_it_lets_see_it(exporters_panel, ops_user, rep_user):
+    # given
+    lead = LeadFactory(first_name="Ada", owner=rep_user)
+    url = reverse("leads:lead_detail", args=[lead.pk])
+
+    # when
+    ops_page = client_for(ops_user).get(url).content.decode()
+    rep_page = client_for(rep_user).get(url).content.decode()
+
+    # then: included with its context (and the page's), in the side column; left out for the rep
+    side = ops_page[ops_page.index('<aside class="detail-side">') :]
+    assert "Exporters&#x27; panel of Ada" in side and ops_user.username in side
+    assert "Exporters" not in rep_page
+
+
+def test_lead_pages_name_no_other_apps_templates_urls_or_tags():
+    # Other apps plug in through leads.hooks; leads' templates do not know them (import-linter
+    # covers the Python side).
+    from pathlib import Path
+
+    from django.conf import settings
+
+    apps = "(routing|sla|qualification|nurture|analytics)"
+    reference = re.compile(
+        rf"""\{{%\s*(include|extends)\s+["']{apps}/|\{{%\s*url\s+["']{apps}|\{{%\s*load\b[^%]*\b(sla_tags|routing_tags)"""
+    )
+    templates = list((Path(settings.BASE_DIR) / "templates" / "leads").rglob("*.html"))
+    assert len(templates) >= 2
+    for path in templates:
+        assert not reference.search(path.read_text()), f"{path.name}: {reference.search(path.read_text()).group(0)}"
