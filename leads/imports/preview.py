@@ -24,7 +24,7 @@ class PreviewRow:
     duplicate_of: int = 0  # an earlier row of the file is the same person
 
 
-def _leads_matching(*, emails: set[str], phones: set[str]) -> QuerySet[Lead]:
+def leads_matching_contacts(*, emails: set[str], phones: set[str]) -> QuerySet[Lead]:
     """Leads holding any of these normalised emails or E.164 phones. The explicit `<> ''` lets
     PostgreSQL use the partial unique indexes lead_unique_email / lead_unique_phone for a long IN
     list (it cannot infer their predicate from more than 100 values): index look-ups, not a scan."""
@@ -48,7 +48,8 @@ def import_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = PREV
     phones = {r.data.phone_e164 for r in rows if r.data and r.data.phone_e164}
     known_emails, known_phones = set(), set()
     if emails or phones:
-        for email, phone in _leads_matching(emails=emails, phones=phones).values_list("email_normalized", "phone_e164"):
+        matching = leads_matching_contacts(emails=emails, phones=phones)
+        for email, phone in matching.values_list("email_normalized", "phone_e164"):
             known_emails.add(email)
             known_phones.add(phone)
     preview = []

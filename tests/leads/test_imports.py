@@ -11,11 +11,10 @@ from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.urls import reverse
 
 from core.exceptions import ApplicationError
-from leads import imports
 from leads.imports import (
     BATCH_SIZE,
     csv_sniff,
@@ -41,6 +40,7 @@ from leads.models import (
     StageChange,
 )
 from leads.services import IntakeContext, LeadData, lead_capture
+from leads.services import lead_store as real_lead_store
 from leads.tasks import lead_import_run_task
 from tests.conftest import requires_postgres
 from tests.core.factories import UserFactory
@@ -205,10 +205,10 @@ def test_import_creates_leads_like_the_api_does():
         job.created_by,
     )
     assert submission.payload["email"] == "ada@acme.example"
-    activity = Activity.objects.get(lead=lead)
-    assert activity.kind == ActivityKind.IMPORTED
-    assert activity.payload["submission_id"] == submission.pk and activity.payload["import_job_id"] == job.pk
-    assert list(StageChange.objects.values_list("from_stage", "to_stage", "reason")) == [("", Stage.NEW, "imported")]
+    activity = Activity.objects.get(lead=lead)  # the capture's intake log, as for an API submission
+    assert (activity.kind, activity.actor) == (ActivityKind.IMPORTED, job.created_by)
+    assert activity.payload["submission_id"] == submission.pk
+    assert list(StageChange.objects.values_list("from_stage", "to_stage", "reason")) == [("", Stage.NEW, "captured")]
 
 
 def test_import_deduplicates_against_existing_leads_and_within_the_file():
@@ -369,10 +369,31 @@ def test_start_enqueues_the_task_after_commit_and_only_once(django_capture_on_co
 def test_a_failing_import_is_marked_failed():
     job = new_job("email\na@x.example\n")
     import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
-    with mock.patch("leads.imports.run._ImportRun._batch_apply", side_effect=RuntimeError("disk on fire")):
+    with mock.patch("leads.imports.run.lead_store", side_effect=RuntimeError("disk on fire")):
         import_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and "disk on fire" in job.error
+
+
+def test_a_batch_is_stored_whole_or_not_at_all():
+    # given: the second row of a batch fails in a way no row is rejected for (as a killed worker would)
+    job = new_job("email,converted\na@x.example,won\nb@x.example,\nc@x.example,\n")
+    import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
+    calls = []
+
+    def dies_on_the_second_row(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real_lead_store(**kwargs)
+
+    # when
+    with mock.patch("leads.imports.run.lead_store", side_effect=dies_on_the_second_row):
+        import_run(job_id=job.pk)
+    # then: nothing of the batch is left, the first row's lead and outcome included, and no progress
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and job.processed_rows == 0
+    assert not Lead.objects.exists() and not IntakeSubmission.objects.exists() and not StageChange.objects.exists()
 
 
 def test_bank_marketing_history_import():
@@ -505,27 +526,27 @@ def test_a_real_worker_runs_an_import_to_the_end(celery_worker_process, settings
 # --- races with the intake API -------------------------------------------------------------------
 
 
-def test_a_person_created_by_the_api_between_look_up_and_insert_is_merged_not_duplicated():
-    # given: the batch's look-up misses the lead the first time (as if the API created it just after)
-    job = new_job("email,first_name\nrace@x.example,Importer\nother@x.example,\n")
+def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on():
+    # given: the database refuses one row after its capture wrote the lead (a constraint, say)
+    job = new_job("email,converted\nok@x.example,\nboom@x.example,won\nalso@x.example,\n")
     import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
-    api_lead = lead_capture(data=LeadData(email="race@x.example"), context=IntakeContext(raw_payload={})).lead
-    real = imports.run._leads_matching
-    calls = []
 
-    def stale_first_time(**kwargs):
-        calls.append(1)
-        return Lead.objects.none() if len(calls) == 1 else real(**kwargs)
+    def refuses_boom(**kwargs):
+        result = real_lead_store(**kwargs)
+        if kwargs["data"].email == "boom@x.example":
+            raise IntegrityError('duplicate key value violates unique constraint "some_constraint"')
+        return result
 
     # when
-    with mock.patch("leads.imports.run._leads_matching", side_effect=stale_first_time):
+    with mock.patch("leads.imports.run.lead_store", side_effect=refuses_boom):
         import_run(job_id=job.pk)
-    # then: the unique constraint refused the duplicate, the batch was retried and merged
+    # then: that row is rolled back to its savepoint and rejected with the reason; the others stored
     job.refresh_from_db()
-    assert len(calls) > 1  # the batch went again, row by row
-    assert (job.status, job.created_count, job.merged_count) == (ImportStatus.COMPLETED, 1, 1)
-    api_lead.refresh_from_db()
-    assert api_lead.first_name == "Importer" and Lead.objects.count() == 2
+    assert (job.status, job.created_count, job.rejected_count) == (ImportStatus.COMPLETED, 2, 1)
+    assert sorted(Lead.objects.values_list("email", flat=True)) == ["also@x.example", "ok@x.example"]
+    assert IntakeSubmission.objects.count() == 2
+    error = job.row_errors.get()
+    assert error.row_number == 2 and error.reason.startswith("not stored: duplicate key value")
 
 
 @pytest.mark.django_db(transaction=True)
