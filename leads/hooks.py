@@ -91,7 +91,7 @@ CAPTURED = "lead_captured"  # after commit: (lead_id: int, created: bool)
 STAGE_CHANGED = "lead_stage_changed"  # in transaction: (lead, from_stage, to_stage, actor, at)
 FIRST_TOUCHED = "lead_first_touched"  # in transaction: (lead_id, at, actor) on a rep's call/email/...
 CONTACTED = "lead_contacted"  # in transaction: (lead_id, at) on every call/email/meeting/message
-MERGED = "lead_merged"  # in transaction: (survivor, duplicate_ids)
+MERGED = "lead_merged"  # in transaction, after the survivor is saved: (survivor, duplicates: list[Lead])
 ERASED = "lead_erased"  # in transaction: (lead, summary) — blank this app's personal data, add counts
 HOOK_NAMES = (CAPTURED, STAGE_CHANGED, FIRST_TOUCHED, CONTACTED, MERGED, ERASED)
 

@@ -56,7 +56,7 @@ def lead_stage_history(*, lead: Lead) -> QuerySet[StageChange]:
 
 
 def api_key_hash(raw_secret: str) -> str:
-    # Keys are 32 random bytes: a fast hash is as safe as a slow one and keeps intake quick.
+    # Keys carry 24 random bytes: a fast hash is as safe as a slow one and keeps intake quick.
     return hashlib.sha256(raw_secret.encode()).hexdigest()
 
 

@@ -17,7 +17,7 @@ def assign_new_lead(capture: Capture) -> None:
     """Capture step: push a new lead to a rep (or its queue) in the capture transaction, so the
     intake response already carries the owner."""
     if capture.created and capture.step_enabled(ASSIGN_STEP):
-        lead_route(lead=capture.lead, actor=capture.context.submitted_by)
+        lead_route(lead=capture.lead, actor=capture.context.submitted_by, captured=True)
 
 
 def owner_capacity_on_stage_change(*, lead: Lead, from_stage: str, to_stage: str, **_: object) -> None:

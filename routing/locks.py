@@ -7,7 +7,7 @@ locked only while a rule moves, by a transaction that takes no other lock.
 
 A rep's capacity, daily cap and round-robin counter change under the rep's row lock, taken by
 `reps_front_for_take` (push: the first usable rep at the front of the balancing order that no
-concurrent push holds, SKIP LOCKED) or `rep_for_take` (one chosen rep). A push that must wait for
+concurrent push holds, SKIP LOCKED) or `reps_for_take` (one chosen rep). A push that must wait for
 a rep takes it inside a savepoint and rolls the savepoint back when the rep turns out to be full,
 which releases the lock: a push never holds two rep locks, so two pushes cannot deadlock on reps.
 A reassignment takes the old owner's and the new owner's rows in ascending pk order.

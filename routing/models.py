@@ -240,7 +240,7 @@ class QueueEntry(models.Model):
 
     lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, related_name="queue_entry")
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="entries")
-    # The lead's score when queued (kept in step by queue_entry_score_sync), so the queue is read in
+    # The lead's score when queued, so the queue is read in
     # priority order straight from an index, without sorting every waiting lead on each claim.
     score = models.IntegerField(default=0)
     enqueued_at = models.DateTimeField()

@@ -181,16 +181,27 @@ def _prepare(*, data: LeadData, context: IntakeContext) -> _Prepared:
     )
 
 
-# A matched lead can vanish (merged away) between the failed insert and the lookup: try again.
+# The conflicting lead can vanish (merged away) between the insert and the lookup: try again.
 _STORE_ATTEMPTS = 3
 
 
 def _person_lead_store(*, prepared: _Prepared) -> tuple[Lead, bool]:
-    """The person's lead, locked, with this submission's touch applied (False), or their new lead
-    (True). Lookup first, then an insert that does nothing if a concurrent submission inserted the
-    same person meanwhile (it waits for that transaction; the next lookup then finds its lead)."""
+    """The person's new lead (True), or their existing lead, locked, with this submission's touch
+    applied (False). The insert comes first and does nothing when a lead holds the email or phone
+    (it waits for a concurrent capture of the same person to commit); the lookup then finds it."""
     data = prepared.data
     for _ in range(_STORE_ATTEMPTS):
+        lead = lead_build_new(
+            data=data,
+            email_normalized=prepared.email_normalized,
+            source=prepared.source,
+            campaign=prepared.campaign,
+            channel=prepared.channel,
+            touch=prepared.touch,
+            occurred_at=prepared.occurred_at,
+        )
+        if insert_unless_conflict(lead):
+            return lead, True
         matches = leads_matching_for_update(email_normalized=prepared.email_normalized, phone_e164=data.phone_e164)
         if matches:
             lead = _person_lead(matches, email_normalized=prepared.email_normalized)
@@ -206,17 +217,6 @@ def _person_lead_store(*, prepared: _Prepared) -> tuple[Lead, bool]:
             lead.save(update_fields=[*changed, "updated_at"])
             _contact_add(lead=lead, data=data)
             return lead, False
-        lead = lead_build_new(
-            data=data,
-            email_normalized=prepared.email_normalized,
-            source=prepared.source,
-            campaign=prepared.campaign,
-            channel=prepared.channel,
-            touch=prepared.touch,
-            occurred_at=prepared.occurred_at,
-        )
-        if insert_unless_conflict(lead):
-            return lead, True
     raise Conflict("This person's lead is being changed right now; please retry.")
 
 

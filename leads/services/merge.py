@@ -18,7 +18,7 @@ def lead_merge(*, survivor_id: int, duplicate_ids: list[int], actor: AbstractBas
     duplicate_ids = sorted(set(duplicate_ids) - {survivor_id})
     if not duplicate_ids:
         raise ApplicationError("Choose at least one other lead to merge.")
-    # Lock order: ascending pk across both sets.
+    # The survivor first, then the duplicates in ascending pk (each set in pk order).
     all_ids = sorted([survivor_id, *duplicate_ids])
     locked_for_update = {lead.pk: lead for lead in leads_for_update(lead_ids=[survivor_id])}
     duplicates = list(leads_for_delete(lead_ids=duplicate_ids).prefetch_related("tags"))
@@ -52,12 +52,12 @@ def lead_merge(*, survivor_id: int, duplicate_ids: list[int], actor: AbstractBas
             survivor.channel = duplicate.channel
     summary = [{"id": d.pk, "email": d.email, "phone": d.phone_e164, "name": d.full_name} for d in duplicates]
     Lead.objects.filter(pk__in=duplicate_ids).delete()
-    hooks.hooks_run(hooks.MERGED, survivor=survivor, duplicates=duplicates)
     for name, value in contact_fallback.items():
         setattr(survivor, name, value)
     survivor.save()
     if tag_ids:
         survivor.tags.add(*tag_ids)
+    hooks.hooks_run(hooks.MERGED, survivor=survivor, duplicates=duplicates)  # after the survivor's save
     Activity.objects.create(
         lead=survivor,
         kind=ActivityKind.MERGED,
@@ -66,5 +66,3 @@ def lead_merge(*, survivor_id: int, duplicate_ids: list[int], actor: AbstractBas
         payload={"merged": summary},
     )
     return survivor
-
-

@@ -196,9 +196,11 @@ def lead_route(
     actor: AbstractBaseUser | None = None,
     exclude_rep_ids: frozenset[int] = frozenset(),
     reason_prefix: str = "",
+    captured: bool = False,
 ) -> Assignment:
     """Push assignment of a lead through the rules, inside the caller's transaction (which holds
-    the lead: its capture, or a row lock). The owner is notified after commit."""
+    the lead: its capture, or a row lock). The owner is notified after commit. `captured`: the
+    lead was created in this transaction (see `assignment_record`)."""
     now = timezone.now()
     decision = _route_decide(lead=lead, now=now, exclude_rep_ids=exclude_rep_ids)
     return assignment_record(
@@ -211,6 +213,7 @@ def lead_route(
         at=now,
         decision=decision,
         capacity_taken=True,
+        captured=captured,
     )
 
 
@@ -234,6 +237,7 @@ def assignment_record(
     at: datetime | None = None,
     decision: Decision | None = None,
     capacity_taken: bool = False,
+    captured: bool = False,
     notify: bool = True,
 ) -> Assignment:
     """Give the lead to `rep` or put it in `queue`, inside the caller's transaction (which holds
@@ -241,7 +245,8 @@ def assignment_record(
     open lead only), the lead's owner, the queue entry, the assignment with its timeline activity,
     the owner's response clock from the policy that applies (the previous clock closes), and the
     owner's notification after commit. Raises RepAtCapacity when the rep holds the maximum.
-    `at`: when it happened (the demo seeder writes history); default now."""
+    `at`: when it happened (the demo seeder writes history); default now. `captured`: the lead was
+    created in this transaction, so it has no owner, queue entry or clock to close yet."""
     at = at or timezone.now()
     is_open = lead.stage not in CLOSED_STAGES
     if rep is not None and not capacity_taken and is_open and not rep_capacity_take(rep=rep, now=at, daily_cap=False):
@@ -249,7 +254,8 @@ def assignment_record(
     if rep is not None:
         lead_owner_set(lead=lead, owner_id=rep.user_id, at=at)
         lead.owner = rep.user
-        QueueEntry.objects.filter(lead=lead, claimed_at__isnull=True).update(claimed_at=at, claimed_by=rep)
+        if not captured:
+            QueueEntry.objects.filter(lead=lead, claimed_at__isnull=True).update(claimed_at=at, claimed_by=rep)
     else:
         if lead.owner_id is not None:
             lead_owner_set(lead=lead, owner_id=None, at=at)
@@ -283,7 +289,7 @@ def assignment_record(
     payload.update({"owner": rep.user_id} if rep is not None else {"queue": queue.name})
     Activity.objects.create(lead=lead, kind=kind, occurred_at=at, actor=actor, payload=payload)
     if is_open:
-        sla_clock_restart(lead=lead, assignment=assignment)
+        sla_clock_restart(lead=lead, assignment=assignment, running_clock=not captured)
     if rep is not None and method != Method.CLAIM and notify:
         _owner_notification_request()
     return assignment

@@ -145,13 +145,15 @@ def sla_policy_for(*, lead: Lead, rule_id: int | None, policies: list[SlaPolicy]
 # --- clock start / stop (hooks) --------------------------------------------------------------------
 
 
-def sla_clock_restart(*, lead: Lead, assignment: Assignment) -> ResponseClock | None:
+def sla_clock_restart(*, lead: Lead, assignment: Assignment, running_clock: bool = True) -> ResponseClock | None:
     """Part of routing's assignment writer, inside its transaction (which holds the lead): the
-    lead's running clock closes, and a new owner gets a fresh clock from the assignment time."""
+    lead's running clock closes (`running_clock=False`: it cannot have one, it was captured in
+    this transaction), and a new owner gets a fresh clock from the assignment time."""
     now = assignment.created_at
-    ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING_CLOCK_STATUSES).update(
-        status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
-    )
+    if running_clock:
+        ResponseClock.objects.filter(lead_id=lead.pk, status__in=RUNNING_CLOCK_STATUSES).update(
+            status=ClockStatus.CLOSED, closed_at=now, next_action_at=None
+        )
     clock = sla_clock_build(lead=lead, assignment=assignment)
     if clock is not None:
         clock.save(force_insert=True)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from core.models import Notification
 from core.roles import Role
-from leads.models import Activity, ActivityKind, Stage
+from leads.models import Activity, ActivityKind, Lead, Stage
 from routing.models import Assignment, Method, QueueEntry, RepProfile, RoutingRule
 from routing.selectors import routing_rules_active
 from routing.services import (
@@ -466,3 +466,22 @@ def test_the_first_rule_cannot_move_up_and_the_fallback_cannot_move():
     assert RoutingRule.objects.get(pk=top.pk).position == 0
     with pytest.raises(ApplicationError, match="fallback"):
         routing_rule_move(rule_id=fallback.pk, direction="up")
+
+
+def test_a_merge_keeps_every_owners_open_lead_count_true():
+    # given: the survivor has no owner; the duplicate belongs to a rep
+    from leads.models import CLOSED_STAGES
+    from leads.services import lead_merge
+
+    rep = RepProfileFactory()
+    survivor = LeadFactory(email="a@x.example", email_normalized="a@x.example")
+    duplicate = LeadFactory(email="b@x.example", email_normalized="b@x.example", owner=rep.user)
+    other = LeadFactory(email="c@x.example", email_normalized="c@x.example", owner=rep.user)
+    # when
+    lead_merge(survivor_id=survivor.pk, duplicate_ids=[duplicate.pk], actor=None)
+    # then: the survivor took the owner; the rep still owns two open leads (survivor and the other)
+    rep.refresh_from_db()
+    survivor.refresh_from_db()
+    owned = Lead.objects.filter(owner=rep.user).exclude(stage__in=CLOSED_STAGES).count()
+    assert survivor.owner_id == rep.user_id and other.owner_id == rep.user_id
+    assert rep.open_leads == owned == 2
