@@ -39,5 +39,3 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
 def source_get_or_create(*, name: str) -> Source:
     source, _ = Source.objects.get_or_create(name=name.strip())
     return source
-
-

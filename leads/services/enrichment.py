@@ -117,5 +117,3 @@ def lead_enrichment_run(*, batch_size: int = 200, time_budget_seconds: float = E
         # From the start: a lead committed late may sort before where the walk ended.
         run.more = bool(lead_ids_unenriched(limit=1))
     return run
-
-

@@ -31,6 +31,7 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Stage.RECYCLED: frozenset({Stage.WORKING, Stage.MQL, Stage.SQL, Stage.DISQUALIFIED}),
 }
 
+
 @transaction.atomic
 def lead_stage_change(
     *,
@@ -101,5 +102,3 @@ def activity_log(
                 lead_id=lead_id, to_stage=Stage.WORKING, actor=actor, reason="first contact", at=occurred_at
             )
     return activity
-
-
