@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "qualification",
     "nurture",
     "analytics",
+    "demo",
     # Last, so its post_migrate hook sees the permissions of every app above.
     "core",
 ]
