@@ -2,7 +2,7 @@
 code calls these small functions and never branches on the database vendor; each has a test in
 tests/core/test_db.py that fails if the framework changes under it."""
 
-from django.db import models, router
+from django.db import connection, models, router
 from django.db.models.constants import OnConflict
 
 
@@ -33,3 +33,13 @@ def insert_unless_conflict(instance: models.Model) -> bool:
     instance.pk = rows[0][0]
     instance._state.adding, instance._state.db = False, using
     return True
+
+
+def skip_locked_clause(*, of: str) -> str:
+    """`FOR NO KEY UPDATE OF <of> SKIP LOCKED` for a hand-written SELECT on a database that has row
+    locks (PostgreSQL), else "" (SQLite: one writer at a time, nothing to skip). The clause comes
+    from the backend's own `for_update_sql`, as the ORM's select_for_update() writes it."""
+    features = connection.features
+    if not (features.has_select_for_update and features.has_select_for_update_skip_locked):
+        return ""
+    return connection.ops.for_update_sql(skip_locked=True, of=(of,), no_key=features.has_select_for_no_key_update)

@@ -10,15 +10,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import OperationalError, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db import OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
 from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from leads.services import lead_owner_set
-from routing.locks import leads_for_reassign, rep_usable_exists, reps_for_recount, reps_for_take, reps_front_for_take
+from routing.locks import leads_for_reassign, rep_front_for_take, rep_usable_exists, reps_for_recount, reps_for_take
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
 from routing.selectors import lead_open_ids_for_rep, routing_rules_active
 from routing.services.engine import Decision, decision_rep_change, rep_local_today, routing_decide
@@ -39,19 +39,24 @@ class RepAtCapacity(ApplicationError):
 
 def _counters_take(*, rep: RepProfile, now: datetime, balances: bool) -> None:
     """One more open lead (and today's count; with `balances` the round-robin counter) for a rep
-    whose row this transaction holds."""
-    today = rep_local_today(rep=rep, now=now)
-    changes = {
-        "open_leads": F("open_leads") + 1,
-        "assigned_today": Case(
-            When(assigned_on=today, then=F("assigned_today") + 1), default=Value(1), output_field=IntegerField()
-        ),
-        "assigned_on": today,
-        "last_assigned_at": now,
-    }
-    if balances:
-        changes["routed_total"] = F("routed_total") + 1
-    RepProfile.objects.filter(pk=rep.pk).update(**changes)
+    whose row this transaction holds. Fixed SQL: every push runs it, and the equivalent queryset
+    update with its CASE cost more CPU than the database's work."""
+    today = connection.ops.adapt_datefield_value(rep_local_today(rep=rep, now=now))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _COUNTERS_TAKE_SQL[balances], [today, today, connection.ops.adapt_datetimefield_value(now), rep.pk]
+        )
+
+
+_COUNTERS_TAKE_SQL = {
+    balances: (
+        f"UPDATE {RepProfile._meta.db_table} SET open_leads = open_leads + 1, "
+        "assigned_today = CASE WHEN assigned_on = %s THEN assigned_today + 1 ELSE 1 END, "
+        f"assigned_on = %s, last_assigned_at = %s{', routed_total = routed_total + 1' if balances else ''} "
+        "WHERE id = %s"
+    )
+    for balances in (False, True)
+}
 
 
 def _rep_may_take(*, rep: RepProfile, now: datetime, daily_cap: bool, expected_routed_total: int | None) -> bool:
@@ -103,15 +108,14 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
     while the front is busy (counts then differ by at most one more)."""
     eligible = {rep.pk: rep for rep in decision.eligible}
     today_by_rep = {pk: rep_local_today(rep=rep, now=now) for pk, rep in eligible.items()}
-    front = reps_front_for_take(
+    taken = rep_front_for_take(
         today_by_rep=today_by_rep, method=decision.method, tolerance=settings.LEADOPS_ROUTING_BALANCE_TOLERANCE
     )
-    taken = front.only("pk", "routed_total", "open_leads", "timezone").first()
     if taken is None:
         return TakeNext(rep=None, front_held=rep_usable_exists(today_by_rep=today_by_rep))
-    _counters_take(rep=taken, now=now, balances=True)
-    rep = eligible[taken.pk]
-    rep.routed_total, rep.open_leads = taken.routed_total, taken.open_leads  # as they were when taken
+    rep = eligible[taken[0]]
+    _counters_take(rep=rep, now=now, balances=True)
+    rep.routed_total, rep.open_leads = taken[1], taken[2]  # as they were when taken
     return TakeNext(rep=rep)
 
 
@@ -163,7 +167,10 @@ def _route_decide(*, lead: Lead, now: datetime, exclude_rep_ids: frozenset[int] 
     rules = routing_rules_active()
     decision = None
     for attempt in range(MAX_ROUTE_ATTEMPTS):
-        decision = routing_decide(lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids)
+        # The first decision of a balancing push may use recently read reps: the take re-checks them.
+        decision = routing_decide(
+            lead=lead, now=now, rules=rules, exclude_rep_ids=exclude_rep_ids, recent_candidates=attempt == 0
+        )
         if decision.rep is None:
             break
         if attempt == 0 and decision.balances:
