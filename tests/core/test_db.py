@@ -40,6 +40,7 @@ def test_insert_unless_conflict_does_nothing_on_a_partial_unique_index_and_keeps
 
 def test_every_process_cache_is_in_the_registry_and_cleared_together():
     # given: the caches of intake, API keys, rate-limit leases and routing configuration
+    import leads.api.throttling  # noqa: F401  (a module registers its cache when it is imported)
     from leads.services import intake
 
     intake._campaign_cache[("name", "x")] = (0.0, None)
@@ -48,3 +49,13 @@ def test_every_process_cache_is_in_the_registry_and_cleared_together():
     # then
     assert {"leads.campaigns", "leads.api_keys", "leads.throttle_leases", "routing.config"} <= set(caches_registered())
     assert intake._campaign_cache == {}
+
+
+def test_skip_locked_clause_is_the_backends_own_lock_clause_or_nothing():
+    from core.db import skip_locked_clause
+
+    clause = skip_locked_clause(of="r")
+    if connection.features.has_select_for_update_skip_locked:
+        assert clause == 'FOR NO KEY UPDATE OF "r" SKIP LOCKED' or clause == "FOR NO KEY UPDATE OF r SKIP LOCKED"
+    else:
+        assert clause == ""
