@@ -61,6 +61,9 @@ class IntakeContext:
     # Capture steps (LEADOPS_CAPTURE_STEPS names) this submission skips, e.g. "routing.assign" for
     # historical data whose owner the caller sets itself.
     skip_steps: frozenset[str] = frozenset()
+    # Kept in the submission's activity (e.g. which import and row); the first stage change's reason.
+    log_details: dict[str, Any] = field(default_factory=dict)
+    first_stage_reason: str = "captured"
 
     @property
     def idempotency_scope(self) -> str:

@@ -22,32 +22,25 @@ ImportJob row (the conditional UPDATE at the end).
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import DataError, IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from leads import hooks
 from leads.imports.files import csv_data_rows, csv_rows_count
 from leads.imports.preview import leads_matching_contacts
 from leads.imports.rows import ParsedRow, RowReader
 from leads.intake_data import IntakeContext
 from leads.locks import leads_for_update
 from leads.models import (
-    CLOSED_STAGES,
-    Activity,
     ActivityKind,
     Channel,
     ImportJob,
     ImportRowError,
     ImportStatus,
-    Lead,
-    StageChange,
 )
-from leads.services import intake_caches_clear, lead_store
+from leads.services import intake_caches_clear, lead_stage_change, lead_store
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +112,21 @@ class _ImportRun:
             source=job.source,
             submitted_by=job.created_by,
             activity_kind=ActivityKind.IMPORTED,
+            log_details={"import_job_id": job.pk, "row": row.number},
+            first_stage_reason="imported",
             skip_steps=SKIPPED_CAPTURE_STEPS,
         )
         try:
             with transaction.atomic():
                 result = lead_store(data=data, context=context)
                 if row.outcome:
-                    _outcome_apply(
-                        lead=result.lead, stage=row.outcome, actor=job.created_by, at=data.occurred_at or timezone.now()
+                    lead_stage_change(
+                        lead_id=result.lead.pk,
+                        to_stage=row.outcome,
+                        actor=job.created_by,
+                        reason=OUTCOME_REASON,
+                        at=data.occurred_at or timezone.now(),
+                        recorded_outcome=True,
                     )
         except ApplicationError as exc:
             return f"{exc.field}: {exc.message}" if exc.field else exc.message
@@ -152,32 +152,6 @@ class _ImportRun:
         )
         if not moved:
             raise _Superseded
-
-
-def _outcome_apply(*, lead: Lead, stage: str, actor: AbstractBaseUser | None, at: datetime) -> None:
-    """A historical result: the lead ends in that stage, recorded like any stage change. A lead
-    already closed keeps its result.
-
-    Written here rather than by `lead_stage_change`, whose transition table is for people moving
-    a lead step by step and refuses the jump a recorded result makes (New → Won): the same rows
-    (the lead's stage, a StageChange, a stage_changed activity) and the same STAGE_CHANGED hook
-    (routing gives the owner of a closed lead the capacity back)."""
-    if lead.stage == stage or lead.stage in CLOSED_STAGES:
-        return
-    from_stage = lead.stage
-    lead.stage, lead.stage_changed_at = stage, at
-    lead.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    StageChange.objects.create(
-        lead=lead, from_stage=from_stage, to_stage=stage, changed_at=at, changed_by=actor, reason=OUTCOME_REASON
-    )
-    hooks.hooks_run(hooks.STAGE_CHANGED, lead=lead, from_stage=from_stage, to_stage=stage, actor=actor, at=at)
-    Activity.objects.create(
-        lead=lead,
-        kind=ActivityKind.STAGE_CHANGED,
-        occurred_at=at,
-        actor=actor,
-        payload={"from": from_stage, "to": stage, "reason": OUTCOME_REASON},
-    )
 
 
 def _job_finish(*, job_id: int, status: str, error: str = "") -> None:

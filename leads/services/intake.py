@@ -265,7 +265,7 @@ def intake_log_rows(
         request_fingerprint=context.fingerprint if context.idempotency_key else "",
         response_status=201 if created else 200,
     )
-    payload: dict[str, Any] = {"channel": prepared.channel, **prepared.touch}
+    payload: dict[str, Any] = {"channel": prepared.channel, **prepared.touch, **context.log_details}
     if prepared.data.message:
         payload["message"] = prepared.data.message
     activity = Activity(
@@ -283,7 +283,7 @@ def intake_log_rows(
             to_stage=lead.stage,
             changed_at=prepared.occurred_at,
             changed_by=context.submitted_by,
-            reason="captured",
+            reason=context.first_stage_reason,
         )
     return submission, activity, first_stage
 

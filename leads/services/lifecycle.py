@@ -11,7 +11,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError, NotFound
 from leads import hooks
 from leads.locks import leads_for_update
-from leads.models import CONTACT_KINDS, Activity, ActivityKind, Lead, Stage, StageChange
+from leads.models import CLOSED_STAGES, CONTACT_KINDS, Activity, ActivityKind, Lead, Stage, StageChange
 
 
 class InvalidStageTransition(ApplicationError):
@@ -40,13 +40,21 @@ def lead_stage_change(
     actor: AbstractBaseUser | None,
     reason: str = "",
     at: datetime | None = None,
+    recorded_outcome: bool = False,
 ) -> Lead:
+    """Move a lead to another stage (the one writer of stage changes). `recorded_outcome`: a result
+    recorded after the fact (a historical CSV import's won/lost/disqualified), which may close any
+    open lead in one step; a lead already closed keeps its result (returned unchanged)."""
     if to_stage not in Stage.values:
         raise InvalidStageTransition(f"Unknown stage “{to_stage}”.", field="to_stage")
     lead = leads_for_update(lead_ids=[lead_id]).select_related("owner", "source", "campaign").first()
     if lead is None:
         raise NotFound("No lead with this id.")
-    if to_stage not in ALLOWED_TRANSITIONS[lead.stage]:
+    if recorded_outcome and to_stage not in CLOSED_STAGES:
+        raise InvalidStageTransition("A recorded outcome is won, lost or disqualified.", field="to_stage")
+    if recorded_outcome and lead.stage in CLOSED_STAGES:
+        return lead
+    if not recorded_outcome and to_stage not in ALLOWED_TRANSITIONS[lead.stage]:
         allowed = ", ".join(sorted(Stage(s).label for s in ALLOWED_TRANSITIONS[lead.stage])) or "none"
         raise InvalidStageTransition(
             f"A lead cannot move from {Stage(lead.stage).label} to {Stage(to_stage).label} (allowed: {allowed}).",

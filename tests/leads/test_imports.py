@@ -207,8 +207,8 @@ def test_import_creates_leads_like_the_api_does():
     assert submission.payload["email"] == "ada@acme.example"
     activity = Activity.objects.get(lead=lead)  # the capture's intake log, as for an API submission
     assert (activity.kind, activity.actor) == (ActivityKind.IMPORTED, job.created_by)
-    assert activity.payload["submission_id"] == submission.pk
-    assert list(StageChange.objects.values_list("from_stage", "to_stage", "reason")) == [("", Stage.NEW, "captured")]
+    assert activity.payload["submission_id"] == submission.pk and activity.payload["import_job_id"] == job.pk
+    assert list(StageChange.objects.values_list("from_stage", "to_stage", "reason")) == [("", Stage.NEW, "imported")]
 
 
 def test_import_deduplicates_against_existing_leads_and_within_the_file():

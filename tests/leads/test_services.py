@@ -417,3 +417,23 @@ def test_the_intake_log_purge_runs_hourly_on_beat():
     entry = celery_app.conf.beat_schedule["intake-log-purge"]
     assert entry["task"] == intake_log_purge_task.name
     assert entry["schedule"] == timedelta(hours=1)
+
+
+def test_a_recorded_outcome_closes_an_open_lead_in_one_step_and_never_reopens_a_closed_one():
+    # given: a new lead, and one already won
+    from leads.services import InvalidStageTransition, lead_stage_change
+
+    open_lead = LeadFactory()
+    won = LeadFactory(stage=Stage.WON)
+    # when: a historical import records outcomes
+    lead_stage_change(lead_id=open_lead.pk, to_stage=Stage.WON, actor=None, reason="import", recorded_outcome=True)
+    lead_stage_change(lead_id=won.pk, to_stage=Stage.LOST, actor=None, reason="import", recorded_outcome=True)
+    # then: new -> won in one step (a person could not), with its history; the won lead stays won
+    open_lead.refresh_from_db()
+    won.refresh_from_db()
+    assert open_lead.stage == Stage.WON and won.stage == Stage.WON
+    assert list(open_lead.stage_changes.values_list("from_stage", "to_stage")) == [(Stage.NEW, Stage.WON)]
+    with pytest.raises(InvalidStageTransition):
+        lead_stage_change(lead_id=open_lead.pk, to_stage=Stage.NEW, actor=None, recorded_outcome=True)
+    with pytest.raises(InvalidStageTransition):
+        lead_stage_change(lead_id=LeadFactory().pk, to_stage=Stage.WON, actor=None)  # a person may not
