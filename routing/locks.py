@@ -6,7 +6,7 @@ transaction that holds their lead's lock, so the lead lock stands for them. Rout
 locked only while a rule moves, by a transaction that takes no other lock.
 
 A rep's capacity, daily cap and round-robin counter change under the rep's row lock, taken by
-`rep_front_for_take` (push: the first usable rep at the front of the balancing order that no
+`rep_front_take` (push: the first usable rep at the front of the balancing order that no
 concurrent push holds, SKIP LOCKED) or `reps_for_take` (one chosen rep). A push that must wait for
 a rep takes it inside a savepoint and rolls the savepoint back when the rep turns out to be full,
 which releases the lock: a push never holds two rep locks, so two pushes cannot deadlock on reps.
@@ -103,25 +103,37 @@ _BALANCING_ORDER = {
 _COUNT_ORDER = ("r.routed_total * 1.0", "%s * 1.0")
 
 
-def rep_front_for_take(*, today_by_rep: dict[int, date], method: str, tolerance: int) -> tuple[int, int, int] | None:
-    """Of the given reps, one that is usable today and at the front of the balancing method's order
-    (within `tolerance` leads of it) and that no concurrent push holds, locked with SKIP LOCKED
-    (ties in random order): (id, routed_total, open_leads) as committed, or None. Simultaneous
-    pushes spread over tied reps, and only a rep at the front as committed can be taken, so
-    round-robin stays exact.
+def rep_front_take(
+    *, today_by_rep: dict[int, date], method: str, tolerance: int, now: datetime
+) -> tuple[int, int, int] | None:
+    """Give one lead to a rep of `today_by_rep` that is usable today, at the front of the balancing
+    method's order (within `tolerance` leads of it) and not held by a concurrent push (SKIP LOCKED;
+    ties in random order): one more open lead, today's count and round-robin counter, in one
+    statement that keeps the rep's row locked until the caller's transaction ends. Returns the rep's
+    (id, routed_total, open_leads) after the take, or None when no rep was free to take.
+    Simultaneous pushes spread over tied reps, and only a rep at the front as committed can be
+    taken, so round-robin stays exact.
 
-    Hand-written SQL (no vendor-specific syntax but the lock clause from core.db): every push runs
-    it, and the equivalent queryset cost ten times its own database time to build and compile."""
+    Hand-written SQL (nothing vendor-specific but the lock clause from core.db): every push runs
+    it, and the equivalent querysets cost ten times the database's own work to build and compile."""
     key, slack = _BALANCING_ORDER.get(method, _COUNT_ORDER)
     usable, usable_params = _usable_sql(today_by_rep)
+    adapt = connection.ops.adapt_datefield_value
+    today = f"CASE id {' '.join(['WHEN %s THEN %s'] * len(today_by_rep))} END"
+    today_params = [value for rep_id, day in today_by_rep.items() for value in (rep_id, adapt(day))]
     table = RepProfile._meta.db_table
     sql = (
-        f"SELECT r.id, r.routed_total, r.open_leads FROM {table} r WHERE {usable} "
+        f"UPDATE {table} SET open_leads = open_leads + 1, routed_total = routed_total + 1, "
+        f"assigned_today = CASE WHEN assigned_on = {today} THEN assigned_today + 1 ELSE 1 END, "
+        f"assigned_on = {today}, last_assigned_at = %s "
+        f"WHERE id = (SELECT r.id FROM {table} r WHERE {usable} "
         f"AND {key} <= (SELECT MIN({key}) FROM {table} r WHERE {usable}) + {slack} "
-        f"ORDER BY {key}, r.routed_total, RANDOM() LIMIT 1 {skip_locked_clause(of='r')}"
+        f"ORDER BY {key}, r.routed_total, RANDOM() LIMIT 1 {skip_locked_clause(of='r')}) "
+        "RETURNING id, routed_total, open_leads"
     )
+    params = [*today_params, *today_params, connection.ops.adapt_datetimefield_value(now)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*usable_params, *usable_params, tolerance])
+        cursor.execute(sql, [*params, *usable_params, *usable_params, tolerance])
         row = cursor.fetchone()
     return None if row is None else (row[0], row[1], row[2])
 

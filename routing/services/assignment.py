@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.enqueue import enqueue_batched_on_commit
 from core.exceptions import ApplicationError, Conflict, NotFound
 from leads.models import CLOSED_STAGES, Activity, ActivityKind, Lead
 from leads.services import lead_owner_set
-from routing.locks import leads_for_reassign, rep_front_for_take, rep_usable_exists, reps_for_recount, reps_for_take
+from routing.locks import leads_for_reassign, rep_front_take, rep_usable_exists, reps_for_recount, reps_for_take
 from routing.models import Assignment, Method, Queue, QueueEntry, RepProfile
 from routing.selectors import lead_open_ids_for_rep, routing_rules_active
 from routing.services.engine import Decision, decision_rep_change, rep_local_today, routing_decide
@@ -82,7 +82,16 @@ def rep_capacity_take(
     row until the caller's transaction ends; `skip_locked`: fail at once, holding nothing, when a
     concurrent transaction holds the rep. `daily_cap=False`: a claim or a manager's choice, where
     only capacity holds."""
-    locked = reps_for_take(rep_ids=[rep.pk], skip_locked=skip_locked).first()
+    # The conditions go into the locking query too: a rep that may not take the lead is not locked
+    # (with SKIP LOCKED, a failed first attempt must hold nothing; a waiting attempt runs in a
+    # savepoint whose rollback releases what it locked).
+    today = rep_local_today(rep=rep, now=now)
+    condition = Q(is_active=True, open_leads__lt=F("capacity"))
+    if daily_cap:
+        condition &= Q(assigned_on__isnull=True) | ~Q(assigned_on=today) | Q(assigned_today__lt=F("daily_cap"))
+    if expected_routed_total is not None:
+        condition &= Q(routed_total=expected_routed_total)
+    locked = reps_for_take(rep_ids=[rep.pk], skip_locked=skip_locked).filter(condition).first()
     if locked is None or not _rep_may_take(
         rep=locked, now=now, daily_cap=daily_cap, expected_routed_total=expected_routed_total
     ):
@@ -108,14 +117,16 @@ def rep_capacity_take_next(*, decision: Decision, now: datetime) -> TakeNext:
     while the front is busy (counts then differ by at most one more)."""
     eligible = {rep.pk: rep for rep in decision.eligible}
     today_by_rep = {pk: rep_local_today(rep=rep, now=now) for pk, rep in eligible.items()}
-    taken = rep_front_for_take(
-        today_by_rep=today_by_rep, method=decision.method, tolerance=settings.LEADOPS_ROUTING_BALANCE_TOLERANCE
+    taken = rep_front_take(
+        today_by_rep=today_by_rep,
+        method=decision.method,
+        tolerance=settings.LEADOPS_ROUTING_BALANCE_TOLERANCE,
+        now=now,
     )
     if taken is None:
         return TakeNext(rep=None, front_held=rep_usable_exists(today_by_rep=today_by_rep))
     rep = eligible[taken[0]]
-    _counters_take(rep=rep, now=now, balances=True)
-    rep.routed_total, rep.open_leads = taken[1], taken[2]  # as they were when taken
+    rep.routed_total, rep.open_leads = taken[1] - 1, taken[2] - 1  # as they were when taken
     return TakeNext(rep=rep)
 
 

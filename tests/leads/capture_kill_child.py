@@ -41,7 +41,7 @@ def before(module, name: str) -> None:
 POINTS = {
     "after-lead-insert": lambda: after(intake_services, "insert_unless_conflict"),
     "after-intake-log": lambda: after(intake_services, "_intake_log_write"),
-    "after-rep-take": lambda: after(assignment_services, "_counters_take"),
+    "after-rep-take": lambda: after(assignment_services, "rep_front_take"),
     "after-owner-set": lambda: after(assignment_services, "lead_owner_set"),
     "before-response-clock": lambda: before(assignment_services, "sla_clock_restart"),
     "before-commit": lambda: after(assignment_services, "_owner_notification_request"),
