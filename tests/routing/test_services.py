@@ -9,6 +9,7 @@ from core.exceptions import ApplicationError
 from core.models import Notification
 from core.roles import Role
 from leads.models import Activity, ActivityKind, Lead, Stage
+from leads.services import IntakeContext, LeadData, lead_capture
 from routing.models import Assignment, Method, QueueEntry, RepProfile, RoutingRule
 from routing.selectors import routing_rules_active
 from routing.services import (
@@ -485,3 +486,22 @@ def test_a_merge_keeps_every_owners_open_lead_count_true():
     owned = Lead.objects.filter(owner=rep.user).exclude(stage__in=CLOSED_STAGES).count()
     assert survivor.owner_id == rep.user_id and other.owner_id == rep.user_id
     assert rep.open_leads == owned == 2
+
+
+def test_erasure_reaches_routing_the_reasons_people_typed_are_blanked_the_rules_own_kept(manager_user):
+    # given: a lead pushed by a rule, then moved by a manager with a reason that names the person
+    from leads.privacy import lead_erase
+
+    team = TeamFactory()
+    first, second = RepProfileFactory(team=team), RepProfileFactory(team=team)
+    rule_with_action(method=Method.ROUND_ROBIN, team=team)
+    lead = lead_capture(data=LeadData(email="ada@x.example"), context=IntakeContext(raw_payload={})).lead
+    to_rep = second if lead.owner_id == first.user_id else first
+    lead_reassign(lead_id=lead.pk, actor=manager_user, reason="Ada Lovelace asked for Bob", to_rep=to_rep)
+    # when
+    request = lead_erase(lead_id=lead.pk, actor=manager_user)
+    # then: through the ERASED hook, routing blanked the typed reason; the rule's reason stays
+    reasons = dict(Assignment.objects.filter(lead=lead).values_list("method", "reason"))
+    assert reasons[Method.REASSIGN] == ""
+    assert reasons[Method.ROUND_ROBIN].startswith("Round-robin")
+    assert request.summary["assignment_reasons"] == 1
