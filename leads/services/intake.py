@@ -190,30 +190,22 @@ def _person_lead_store(*, prepared: _Prepared) -> tuple[Lead, bool]:
     applied (False). The insert comes first and does nothing when a lead holds the email or phone
     (it waits for a concurrent capture of the same person to commit); the lookup then finds it."""
     data = prepared.data
+    attribution = {
+        "data": data,
+        "source": prepared.source,
+        "campaign": prepared.campaign,
+        "channel": prepared.channel,
+        "touch": prepared.touch,
+        "occurred_at": prepared.occurred_at,
+    }
     for _ in range(_STORE_ATTEMPTS):
-        lead = lead_build_new(
-            data=data,
-            email_normalized=prepared.email_normalized,
-            source=prepared.source,
-            campaign=prepared.campaign,
-            channel=prepared.channel,
-            touch=prepared.touch,
-            occurred_at=prepared.occurred_at,
-        )
+        lead = lead_build_new(email_normalized=prepared.email_normalized, **attribution)
         if insert_unless_conflict(lead):
             return lead, True
         matches = leads_matching_for_update(email_normalized=prepared.email_normalized, phone_e164=data.phone_e164)
         if matches:
             lead = _person_lead(matches, email_normalized=prepared.email_normalized)
-            changed = lead_touch_apply(
-                lead=lead,
-                data=data,
-                source=prepared.source,
-                campaign=prepared.campaign,
-                channel=prepared.channel,
-                touch=prepared.touch,
-                occurred_at=prepared.occurred_at,
-            )
+            changed = lead_touch_apply(lead=lead, **attribution)
             lead.save(update_fields=[*changed, "updated_at"])
             _contact_add(lead=lead, data=data)
             return lead, False
