@@ -24,6 +24,33 @@ from leads.services import source_get_or_create
 
 SNIFF_BYTES = 64 * 1024
 MAX_COLUMNS = 200
+# The csv module's own limit on one cell (131,072 characters), left as it is: it bounds the memory
+# one row can take. A longer cell refuses the upload, or (in a file stored before that check) its row.
+MAX_CELL_CHARS = csv.field_size_limit()
+CELL_TOO_LONG = f"a cell longer than {MAX_CELL_CHARS // 1024} KB ({MAX_CELL_CHARS:,} characters)"
+
+
+class UnreadableRow(list):
+    """A row the csv reader refused (a cell over the field limit): no cells, and the reason."""
+
+    reason = f"This row has {CELL_TOO_LONG}; it was not read."
+
+
+def _rows_tolerant(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a row it refuses comes back as an `UnreadableRow` and reading goes on with
+    the next line, so one bad row never stops a preview or an import."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            row = UnreadableRow()
+        yield row
+
+
+def row_is_blank(cells: list[str]) -> bool:
+    return not isinstance(cells, UnreadableRow) and not any(c.strip() for c in cells)
 
 
 def csv_sniff(*, head: bytes) -> tuple[str, str]:
@@ -53,9 +80,9 @@ def csv_data_rows(job: ImportJob) -> Iterator[Iterator[list[str]]]:
     """The data rows of the job's file (header skipped), decoded as a stream."""
     with job.file.storage.open(job.file.name, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding=job.encoding, errors="replace", newline="")
-        reader = csv.reader(text, delimiter=job.delimiter)
-        next(reader, None)
-        yield reader
+        rows = _rows_tolerant(csv.reader(text, delimiter=job.delimiter))
+        next(rows, None)
+        yield rows
 
 
 def csv_rows_count(job: ImportJob) -> int:
@@ -72,6 +99,23 @@ def _headers_clean(cells: list[str]) -> list[str]:
         seen.add(name)
         headers.append(name)
     return headers
+
+
+def _cells_size_check(*, upload: UploadedFile, encoding: str, delimiter: str) -> None:
+    """Read the whole upload once as the import will, and refuse it at the first row with a cell
+    over the field limit: the person learns it now, with the row number, not from a rejected row."""
+    upload.seek(0)
+    text = io.TextIOWrapper(upload, encoding=encoding, errors="replace", newline="")
+    try:
+        for number, row in enumerate(_rows_tolerant(csv.reader(text, delimiter=delimiter))):
+            if isinstance(row, UnreadableRow):
+                raise InvalidImport(
+                    f"Row {number} has {CELL_TOO_LONG}. Shorten or remove that cell and upload the file again.",
+                    field="file",
+                )
+    finally:
+        text.detach()  # leave the upload open: it is stored next
+        upload.seek(0)
 
 
 def import_job_create(
@@ -95,6 +139,7 @@ def import_job_create(
         raise InvalidImport("The file has no header row.", field="file")
     if len(headers) > MAX_COLUMNS:
         raise InvalidImport(f"The file has {len(headers)} columns; at most {MAX_COLUMNS}.", field="file")
+    _cells_size_check(upload=upload, encoding=encoding, delimiter=delimiter)
     if source is None:
         source = source_get_or_create(name=new_source_name)
     job = ImportJob(

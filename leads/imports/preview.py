@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from leads.imports.files import csv_data_rows
+from leads.imports.files import csv_data_rows, row_is_blank
 from leads.imports.mapping import CUSTOM_PREFIX
 from leads.imports.rows import ParsedRow, RowReader
 from leads.models import ImportJob, Lead
@@ -39,7 +39,7 @@ def import_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = PREV
     rows: list[ParsedRow] = []
     with csv_data_rows(job) as cells_iter:
         for number, cells in enumerate(cells_iter, start=1):
-            if not any(c.strip() for c in cells):
+            if row_is_blank(cells):
                 continue
             rows.append(reader.read(number=number, cells=cells))
             if len(rows) >= limit:

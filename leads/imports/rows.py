@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
+from leads.imports.files import UnreadableRow
 from leads.imports.mapping import ColumnPlan
 from leads.intake_schema import IntakeInputSerializer, lead_data_from_validated
 from leads.models import Stage
@@ -55,6 +56,7 @@ class RowReader:
     """Turns CSV rows into validated LeadData with the intake serializer (one instance, reused)."""
 
     def __init__(self, *, headers: list[str], mapping: dict[str, str]):
+        self.headers = headers
         self.plan = ColumnPlan.build(headers=headers, mapping=mapping)
         self.serializer = IntakeInputSerializer()
         # Fields no column maps to are absent from every payload: validating them would only skip
@@ -65,6 +67,10 @@ class RowReader:
                 del self.serializer.fields[name]
 
     def read(self, *, number: int, cells: list[str]) -> ParsedRow:
+        if isinstance(cells, UnreadableRow):
+            return ParsedRow(number=number, cells=[], reason=cells.reason)
+        if any("\x00" in cell for cell in cells):
+            return self._nul_rejected(number=number, cells=cells)
         row = ParsedRow(number=number, cells=cells)
         payload: dict[str, Any] = {}
         for index, name in self.plan.fields:
@@ -92,6 +98,17 @@ class RowReader:
         except RowRejected as exc:
             row.reason = str(exc)
         return row
+
+    def _nul_rejected(self, *, number: int, cells: list[str]) -> ParsedRow:
+        """A NUL (a damaged or binary file) rejects the row: no PostgreSQL text or JSON column can
+        hold one. The cells are kept for the rejected-rows file with each NUL shown as U+FFFD."""
+        index = next(i for i, cell in enumerate(cells) if "\x00" in cell)
+        column = self.headers[index] if index < len(self.headers) else f"column {index + 1}"
+        return ParsedRow(
+            number=number,
+            cells=[cell.replace("\x00", "\ufffd") for cell in cells],
+            reason=f"{column}: the cell contains a NUL character.",
+        )
 
     def _outcome(self, cells: list[str]) -> str:
         if self.plan.outcome is None:

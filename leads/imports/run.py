@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from leads.imports.files import csv_data_rows, csv_rows_count
+from leads.imports.files import csv_data_rows, csv_rows_count, row_is_blank
 from leads.imports.preview import leads_matching_contacts
 from leads.imports.rows import ParsedRow, RowReader
 from leads.intake_data import IntakeContext
@@ -72,7 +72,7 @@ class _ImportRun:
 
         A foreign key is checked at commit: if a campaign this process had cached was deleted
         meanwhile, the commit fails, and the batch (rolled back whole) is stored again once."""
-        rows = [self.reader.read(number=n, cells=cells) for n, cells in raw if any(c.strip() for c in cells)]
+        rows = [self.reader.read(number=n, cells=cells) for n, cells in raw if not row_is_blank(cells)]
         try:
             self._batch_store(offset=offset, size=len(raw), rows=rows)
         except IntegrityError:
@@ -95,7 +95,7 @@ class _ImportRun:
             reason = row.reason if row.data is None else self._row_store(row=row, counts=counts)
             if reason:
                 rejects.append(ImportRowError(job=self.job, row_number=row.number, reason=reason, values=row.cells))
-        ImportRowError.objects.bulk_create(rejects, ignore_conflicts=True)
+        _rejects_store(rejects)
         counts.rejected = len(rejects)
         self._counters_move(offset=offset, size=size, counts=counts)
 
@@ -152,6 +152,27 @@ class _ImportRun:
         )
         if not moved:
             raise _Superseded
+
+
+def _rejects_store(rejects: list[ImportRowError]) -> None:
+    """Record the batch's rejected rows. If the database refuses the insert, each row is stored on
+    its own, and one it still refuses is kept with its reason and without its cells: a rejected
+    row never fails the batch, let alone the job."""
+    try:
+        with transaction.atomic():
+            ImportRowError.objects.bulk_create(rejects, ignore_conflicts=True)
+        return
+    except (DataError, IntegrityError) as exc:
+        logger.info("Import: the rejected rows of a batch were refused together (%s); storing them one by one", exc)
+    for reject in rejects:
+        try:
+            with transaction.atomic():
+                ImportRowError.objects.bulk_create([reject], ignore_conflicts=True)
+        except (DataError, IntegrityError):
+            reject.values = []
+            reject.reason = reject.reason.replace("\x00", "\ufffd") + " (the row's cells could not be kept)"
+            with transaction.atomic():
+                ImportRowError.objects.bulk_create([reject], ignore_conflicts=True)
 
 
 def _job_finish(*, job_id: int, status: str, error: str = "") -> None:

@@ -677,3 +677,112 @@ def test_a_retention_of_zero_days_keeps_every_file(settings):
     job.refresh_from_db()
     assert purged == 0 and job.purged_at is None and job.row_errors.count() == 1
     assert job.file.storage.exists(job.file.name)
+
+
+# --- hostile files (issue 13 item 5) ---------------------------------------------------------------
+
+BIG_CELL = "x" * 200_000  # over the csv module's field limit (128 KB)
+PAST_THE_SNIFF = "p" * 70_000  # pushes what follows past the first 64 KB the upload looks at
+
+
+def test_a_nul_byte_after_the_first_64_kb_rejects_its_row_and_the_import_goes_on():
+    # given: a NUL inside a mapped cell, far past the bytes the upload sniffs
+    content = (
+        f"email,first_name,notes\na@x.example,Ann,{PAST_THE_SNIFF}\nb@x.example,B\x00b,\n"
+        "=c@x.example\x00,Cy,\nd@x.example,Dee,\n"
+    )
+    # when
+    job = run_import(content, mapping={"email": "email", "first_name": "first_name", "notes": ""})
+    # then: the two bad rows are rejected with a reason, the rest imported, the job completed
+    assert (job.status, job.created_count, job.rejected_count) == (ImportStatus.COMPLETED, 2, 2), job.error
+    assert sorted(Lead.objects.values_list("email", flat=True)) == ["a@x.example", "d@x.example"]
+    errors = list(job.row_errors.order_by("row_number"))
+    assert [e.row_number for e in errors] == [2, 3]
+    assert "first_name: the cell contains a NUL character" in errors[0].reason
+    assert "email: the cell contains a NUL character" in errors[1].reason
+    # the rejected cells are kept, with the NUL shown as U+FFFD (PostgreSQL JSON cannot hold U+0000)
+    assert errors[0].values == ["b@x.example", "B\ufffdb", ""]
+
+
+def test_a_nul_byte_in_a_row_shows_as_an_error_in_the_preview():
+    # given
+    job = new_job(f"email,first_name,notes\na@x.example,Ann,{PAST_THE_SNIFF}\nb@x.example,B\x00b,\n")
+    # when
+    rows = import_preview(job=job, mapping={"email": "email", "first_name": "first_name", "notes": ""})
+    # then
+    assert [r.error for r in rows] == ["", "first_name: the cell contains a NUL character."]
+
+
+def test_a_cell_over_the_field_limit_is_refused_at_upload_with_a_clear_message(client, ops_user):
+    # given
+    client.force_login(ops_user)
+    content = f"email,notes\na@x.example,short\nb@x.example,{BIG_CELL}\n"
+    # when
+    response = client.post(reverse("leads-import:upload"), {"file": upload(content), "new_source": "Fair 2028"})
+    # then
+    assert response.status_code == 400
+    assert "Row 2 has a cell longer than 128 KB" in response.content.decode()
+    assert not ImportJob.objects.exists() and not Source.objects.filter(name="Fair 2028").exists()
+
+
+def _file_replaced(job: ImportJob, content: str) -> ImportJob:
+    """A job whose stored file changed after upload (uploaded before the size check existed)."""
+    Path(job.file.path).write_bytes(content.encode())
+    return job
+
+
+def test_a_cell_over_the_field_limit_in_a_stored_file_is_a_rejected_row_in_the_preview_not_a_500(client, ops_user):
+    # given
+    client.force_login(ops_user)
+    job = new_job("email,notes\na@x.example,x\n", user=ops_user)
+    _file_replaced(job, f"email,notes\na@x.example,x\nb@x.example,{BIG_CELL}\nc@x.example,y\n")
+    # when
+    page = client.get(reverse("leads-import:detail", args=[job.pk]))
+    rows = import_preview(job=job, mapping={"email": "email", "notes": ""})
+    # then
+    assert page.status_code == 200
+    assert [r.number for r in rows] == [1, 2, 3]
+    assert rows[1].error.startswith("This row has a cell longer than 128 KB")
+
+
+def test_a_cell_over_the_field_limit_rejects_its_row_and_the_job_completes():
+    # given
+    job = new_job("email,notes\na@x.example,x\n")
+    _file_replaced(job, f"email,notes\na@x.example,x\nb@x.example,{BIG_CELL}\nc@x.example,y\n")
+    import_start(job_id=job.pk, mapping={"email": "email", "notes": ""}, source=job.source)
+    # when
+    while import_run(job_id=job.pk):
+        pass
+    # then
+    job.refresh_from_db()
+    assert (job.status, job.total_rows, job.created_count, job.rejected_count) == (
+        ImportStatus.COMPLETED,
+        3,
+        2,
+        1,
+    ), job.error
+    error = job.row_errors.get()
+    assert error.row_number == 2 and error.reason.startswith("This row has a cell longer than 128 KB")
+    assert error.values == []
+
+
+def test_one_row_whose_rejection_cannot_be_stored_does_not_fail_the_job(monkeypatch):
+    # given: the database refuses the rejected-row insert of one batch (whatever the cause)
+    from leads.imports import run as run_module
+
+    real_bulk_create = run_module.ImportRowError.objects.bulk_create
+    calls = {"n": 0}
+
+    def refuses_once(objs, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            from django.db import DataError
+
+            raise DataError("unsupported Unicode escape sequence")
+        return real_bulk_create(objs, **kwargs)
+
+    monkeypatch.setattr(run_module.ImportRowError.objects, "bulk_create", refuses_once)
+    # when
+    job = run_import("email\nbad\nok@x.example\n")
+    # then
+    assert (job.status, job.created_count, job.rejected_count) == (ImportStatus.COMPLETED, 1, 1), job.error
