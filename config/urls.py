@@ -5,11 +5,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
+from core.views import login_limited
 
 urlpatterns = [
     path("", core_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login_limited(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/login/", login_limited(admin.site.login)),  # the admin's own sign-in, same limits
     path("admin/", admin.site.urls),
     path("leads/import/", include("leads.import_urls")),
     path("leads/<int:lead_id>/privacy/", include("leads.privacy_urls")),

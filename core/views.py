@@ -1,13 +1,56 @@
+import logging
+import math
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 
+from core.auth_limits import auth_failure_record, auth_failures_forget, auth_failures_retry_after, login_counters
+
+logger = logging.getLogger("leadops.security")
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+def login_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap a sign-in view (ours, the admin's): count failed sign-ins per client address and per
+    username, and past DJANGO_LOGIN_FAILURES_PER_IP / _PER_USERNAME answer 429 with Retry-After
+    without checking the password. A sign-in view answers a failure with the form again (200) and
+    a success with a redirect."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        counters = login_counters(request, username=request.POST.get("username", ""))
+        retry_after = auth_failures_retry_after(counters)
+        if retry_after is not None:
+            logger.info("Sign-in refused (too many failures): %s", ", ".join(c.ident for c in counters))
+            context = {
+                "form": AuthenticationForm(request),
+                "next": request.POST.get("next", ""),
+                "locked_out_minutes": math.ceil(retry_after / 60),
+            }
+            response = render(request, "registration/login.html", context, status=429)
+            response["Retry-After"] = str(retry_after)
+            return response
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:
+            auth_failure_record(counters)
+            logger.info("Failed sign-in: %s", ", ".join(c.ident for c in counters))
+        elif 300 <= response.status_code < 400:
+            auth_failures_forget(counters[1:])  # the username's count; never the address's
+        return response
+
+    return wrapped
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -2,7 +2,10 @@
 
 import hashlib
 import hmac
+import re
+import threading
 import time
+from collections import OrderedDict
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -62,16 +65,25 @@ def api_key_hash(raw_secret: str) -> str:
 
 # Active keys by prefix, per process, so intake does not query the key on every request.
 # A revocation clears this process's entry at once and every other process's within the TTL.
+# Unknown prefixes are cached too (as None), so the cache is a bounded LRU: a stream of made-up
+# prefixes evicts the oldest entries instead of growing the process.
 API_KEY_CACHE_SECONDS = 10
-_api_key_cache: dict[str, tuple[float, ApiKey | None]] = {}
+API_KEY_CACHE_MAX = 1024
+# The shape api_key_create gives every key: lo_<8 hex>_<48 hex>. Anything else is refused
+# before the cache or the database is looked at.
+API_KEY_SHAPE = re.compile(r"lo_([0-9a-f]{8})_[0-9a-f]{48}")
+_api_key_cache: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+_api_key_cache_lock = threading.Lock()
 
 
 def api_key_cache_forget(*, prefix: str) -> None:
-    _api_key_cache.pop(prefix, None)
+    with _api_key_cache_lock:
+        _api_key_cache.pop(prefix, None)
 
 
 def api_key_cache_clear() -> None:
-    _api_key_cache.clear()
+    with _api_key_cache_lock:
+        _api_key_cache.clear()
 
 
 cache_register("leads.api_keys", api_key_cache_clear)
@@ -79,16 +91,24 @@ cache_register("leads.api_keys", api_key_cache_clear)
 
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:
     """The active key for a raw `lo_<prefix>_<secret>` string, compared in constant time."""
-    parts = raw_key.strip().split("_")
-    if len(parts) != 3 or parts[0] != "lo":
+    raw_key = raw_key.strip()
+    shape = API_KEY_SHAPE.fullmatch(raw_key)
+    if shape is None:
         return None
-    prefix = parts[1]
-    cached = _api_key_cache.get(prefix)
+    prefix = shape.group(1)
+    with _api_key_cache_lock:
+        cached = _api_key_cache.get(prefix)
+        if cached is not None:
+            _api_key_cache.move_to_end(prefix)
     if cached and cached[0] > time.monotonic():
         key = cached[1]
     else:
         key = ApiKey.objects.select_related("source").filter(prefix=prefix, revoked_at__isnull=True).first()
-        _api_key_cache[prefix] = (time.monotonic() + API_KEY_CACHE_SECONDS, key)
+        with _api_key_cache_lock:
+            _api_key_cache[prefix] = (time.monotonic() + API_KEY_CACHE_SECONDS, key)
+            _api_key_cache.move_to_end(prefix)
+            while len(_api_key_cache) > API_KEY_CACHE_MAX:
+                _api_key_cache.popitem(last=False)
     if key is None or not hmac.compare_digest(key.key_hash, api_key_hash(raw_key)):
         return None
     return key

@@ -156,6 +156,13 @@ SPECTACULAR_SETTINGS = {
 # Fixed-window rate limits of the public intake endpoint: requests per minute.
 LEADOPS_INTAKE_RATE_PER_KEY = env.int("DJANGO_INTAKE_RATE_PER_KEY", default=600)
 LEADOPS_INTAKE_RATE_PER_IP = env.int("DJANGO_INTAKE_RATE_PER_IP", default=120)
+# Guessing limits (core/auth_limits.py): failed sign-ins per client address and per username, and
+# failed API keys per client address, counted in fixed windows of this many seconds; past a limit
+# every attempt it covers is answered 429 with Retry-After until the window ends.
+LEADOPS_AUTH_FAILURE_WINDOW_SECONDS = env.int("DJANGO_AUTH_FAILURE_WINDOW_SECONDS", default=900)
+LEADOPS_LOGIN_FAILURES_PER_IP = env.int("DJANGO_LOGIN_FAILURES_PER_IP", default=30)
+LEADOPS_LOGIN_FAILURES_PER_USERNAME = env.int("DJANGO_LOGIN_FAILURES_PER_USERNAME", default=10)
+LEADOPS_API_KEY_FAILURES_PER_IP = env.int("DJANGO_API_KEY_FAILURES_PER_IP", default=20)
 LEADOPS_ENRICHMENT_PROVIDER = env("DJANGO_ENRICHMENT_PROVIDER", default="leads.enrichment.BuiltinEnrichmentProvider")
 # Enrichment runs in batches: each web process asks for a run at most once per this many seconds
 # (0: a run per lead), delayed by as much, so the run sees every lead the process stored meanwhile.
