@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from routing.models import (
@@ -168,10 +169,38 @@ class RoutingRuleAdmin(admin.ModelAdmin):
                 self.message_user(request, exc.message, level=messages.ERROR)
 
 
+class NotificationStateFilter(admin.SimpleListFilter):
+    """Owner notifications that failed (routing.services.reps records them on the assignment)."""
+
+    title = "owner notification"
+    parameter_name = "notification"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("failed", "Failed (any attempt)"),
+            ("retrying", "Failed, retry scheduled"),
+            ("given_up", "Failed, given up"),
+            ("sent", "Sent"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
+        unsent_failed = queryset.filter(notified_at__isnull=True, notify_attempts__gt=0)
+        match self.value():
+            case "failed":
+                return unsent_failed
+            case "retrying":
+                return unsent_failed.filter(notify_retry_at__isnull=False)
+            case "given_up":
+                return unsent_failed.filter(notify_retry_at__isnull=True)
+            case "sent":
+                return queryset.filter(notified_at__isnull=False)
+        return queryset
+
+
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "lead", "rep", "queue", "method", "arm", "rule_name", "reason")
-    list_filter = ("method", "arm")
+    list_display = ("created_at", "lead", "rep", "queue", "method", "arm", "rule_name", "reason", "notification")
+    list_filter = (NotificationStateFilter, "method", "arm")
     list_select_related = ("lead", "rep__user", "queue")
     search_fields = ("lead__email_normalized", "rule_name", "reason")
     raw_id_fields = ("lead", "rep", "rule", "actor")
@@ -179,6 +208,19 @@ class AssignmentAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Assignment | None = None) -> bool:
         return False  # the audit trail of routing decisions
+
+    @admin.display(description="Owner notification", ordering="notified_at")
+    def notification(self, assignment: Assignment) -> str:
+        if assignment.notified_at:
+            return "sent" + (f" ({assignment.notify_error})" if assignment.notify_error else "")
+        if not assignment.notify_attempts:
+            return "—"
+        retry = (
+            f"retry at {timezone.localtime(assignment.notify_retry_at):%Y-%m-%d %H:%M}"
+            if assignment.notify_retry_at
+            else "given up"
+        )
+        return f"failed {assignment.notify_attempts} time(s), {retry}: {assignment.notify_error[:160]}"
 
 
 @admin.register(QueueEntry)

@@ -216,6 +216,11 @@ class Assignment(models.Model):
     )
     created_at = models.DateTimeField()
     notified_at = models.DateTimeField(null=True, blank=True)
+    # Failed attempts to tell the owner (routing.services.reps): the batch records the failure here
+    # and goes on with the others; the item is retried at notify_retry_at (NULL once given up).
+    notify_attempts = models.PositiveSmallIntegerField(default=0)
+    notify_error = models.TextField(blank=True)
+    notify_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -228,6 +233,12 @@ class Assignment(models.Model):
                 fields=["created_at"],
                 condition=Q(notified_at__isnull=True, rep__isnull=False) & ~Q(method="claim"),
                 name="assignment_unnotified",
+            ),
+            # Failed notifications due for another attempt (the same sender's retries).
+            models.Index(
+                fields=["notify_retry_at"],
+                condition=Q(notify_retry_at__isnull=False, notified_at__isnull=True),
+                name="assignment_notify_retry",
             ),
         ]
 

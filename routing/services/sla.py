@@ -295,13 +295,14 @@ def _alerts_record(*, alerts: list[tuple], now: datetime) -> None:
     """In-app notifications and their alert rows, in the step's transaction (exactly once with it)."""
     if not alerts:
         return
-    from routing.services.reps import lead_url
+    from routing.services.reps import lead_url, notification_title
 
     url_template = lead_url(lead_id=987654321)  # one reverse() per batch, not per alert
     rows = []  # (recipient id, title, body, url)
     for clock, kind, recipient_id in alerts:
         title, body = _alert_texts(kind=kind, clock=clock, now=now)
-        rows.append((recipient_id, title[:200], body, url_template.replace("987654321", str(clock.lead_id))))
+        url = url_template.replace("987654321", str(clock.lead_id))
+        rows.append((recipient_id, notification_title(title), body, url))
     notifications = Notification.objects.bulk_create(
         [Notification(recipient_id=r, title=t, body=b, url=u) for r, t, b, u in rows]
     )
