@@ -1,12 +1,19 @@
 """CSV exports of leads, streamed, and safe to open in a spreadsheet.
 
-`csv_safe` is shared by every export (the HTML lead list, admin, import rejects): a cell that a
-spreadsheet would read as a formula gets a leading apostrophe (CSV/formula injection, OWASP).
+Every CSV the app writes (the lead list's export, the admin action, the rejected rows of an import)
+goes through `csv_stream_writer()`, which escapes every cell, headers included, along OWASP's
+CSV-injection guidance:
+- a cell that would run as a formula (it begins, after any spaces or quotes, with `=`, `+`, `-`,
+  `@`, a tab, a carriage return or a NUL) gets a leading apostrophe (`csv_safe`). A phone number or
+  a plain number (`+353 1 234 5678`, `-5`) computes nothing and stays as it is;
+- a cell where such a character follows a separator (`,` `;` tab `|`, or a line break) is written
+  in double quotes, so a spreadsheet that splits lines on another separator than ours (`;` in much
+  of Europe) keeps it one text cell instead of starting a formula in the next one.
 `lead_csv_rows(leads=queryset)` is the one lead export (the lead list's "export current filter" and
 the admin action): the queryset read as tuples in chunks, fast and flat in memory at 100,000+ rows.
 """
 
-import csv
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -15,26 +22,46 @@ from django.db.models import QuerySet
 
 from leads.models import Channel, Lead, Stage
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
+_FORMULA_START = re.compile(r"^[ \"']*[=+\-@\t\r\x00]")
+# A number or a phone number: a sign, then only digits, spaces and ( ) . - / (at least one digit).
+_NUMBER_LIKE = re.compile(r"^\s*[+-]?[\d\s().\-/]*\d[\d\s().\-/]*$")
+# A separator (ours or a spreadsheet's in another locale) or a line break, then, after any spaces or
+# quotes, a character that starts a formula: that part would begin a cell of its own.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"[,;\t|\r\n][ \"']*[=+\-@\t\r\x00]")
+_QUOTE_ALWAYS = re.compile(r'[,"\r\n]')  # what the csv module quotes (the delimiter, quotes, line breaks)
 
 
 def csv_safe(value: Any) -> Any:
-    """The value to write in a CSV cell: text starting like a formula is prefixed with `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """The value to write in a CSV cell: text a spreadsheet would run as a formula gets a leading
+    `'`; numbers and phone numbers are left as they are."""
+    if isinstance(value, str) and _FORMULA_START.match(value) and not _NUMBER_LIKE.match(value):
         return "'" + value
     return value
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, for csv.writer over a stream."""
+def _field(value: Any) -> str:
+    text = "" if value is None else str(csv_safe(value))
+    if _QUOTE_ALWAYS.search(text) or _FORMULA_AFTER_SEPARATOR.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
-    def write(self, value: str) -> str:
-        return value
+
+class _SafeCsvWriter:
+    """writerow(cells) returns the CSV line (comma-separated, CRLF, like the csv module's `excel`
+    dialect), each cell escaped as the module docstring says."""
+
+    def writerow(self, cells: Iterable[Any]) -> str:
+        fields = [_field(cell) for cell in cells]
+        if fields == [""]:
+            fields = ['""']  # a lone empty cell, not a blank line
+        return ",".join(fields) + "\r\n"
 
 
-def csv_stream_writer() -> Any:
-    """A csv.writer whose writerow() returns the line, to yield from a streamed response."""
-    return csv.writer(_Echo())
+def csv_stream_writer() -> _SafeCsvWriter:
+    """A writer whose writerow() escapes every cell and returns the line, to yield from a streamed
+    response. The one way the app writes CSV."""
+    return _SafeCsvWriter()
 
 
 # (header, queryset path for values_list)
@@ -67,7 +94,7 @@ def _cell(header: str, value: Any) -> Any:
         return value.isoformat()
     if header in _LABELS:
         return _LABELS[header].get(value, value)
-    return csv_safe(value)
+    return value
 
 
 def _line(writer: Any, values: Iterable[Any]) -> str:

@@ -174,7 +174,7 @@ def test_recycle_action_recycles_what_can_move_and_names_what_cannot(admin_clien
     ("value", "cell"),
     [
         ('=HYPERLINK("http://evil.example")', '\'=HYPERLINK("http://evil.example")'),
-        ("+1-555", "'+1-555"),
+        ("+1-555", "+1-555"),  # a phone number computes nothing: no apostrophe (issue 16)
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=1", "'\t=1"),
@@ -206,7 +206,7 @@ def test_export_action_streams_the_selected_leads_as_csv_with_formulas_defused(a
     assert set(by_id) == {evil.pk, plain.pk}
     assert by_id[evil.pk]["first_name"] == "'=cmd|' /C calc'!A0"
     assert by_id[evil.pk]["company"] == "'@SUM(1+1)"
-    assert by_id[evil.pk]["phone"] == "'+44 20 7946 0958"
+    assert by_id[evil.pk]["phone"] == "+44 20 7946 0958"  # a phone number stays as it is (issue 16)
     assert by_id[plain.pk]["first_name"] == "Ada"
     assert by_id[plain.pk]["source"] == plain.source.name
 

@@ -213,9 +213,10 @@ def test_lead_supplied_text_renders_as_text_in_the_list_and_the_lead_page(ops_us
 
 
 def test_csv_safe_prefixes_formula_cells():
-    for value in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+    for value in ("=1+1", "+1+1", "-1+1", "@SUM(A1)", "\tx", "\rx"):
         assert csv_safe(value) == "'" + value
     assert csv_safe("Ada") == "Ada"
+    assert csv_safe("-1") == "-1"  # a number (or a phone number) computes nothing
     assert csv_safe(-5) == -5
 
 
