@@ -361,7 +361,7 @@ def test_start_enqueues_the_task_after_commit_and_only_once(django_capture_on_co
         django_capture_on_commit_callbacks(execute=True),
     ):
         import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
-    apply_async.assert_called_once_with(kwargs={"job_id": job.pk}, retry=False)
+    apply_async.assert_called_once_with(kwargs={"job_id": job.pk}, retry=False, producer=mock.ANY)
     with pytest.raises(ApplicationError, match="already been started"):
         import_start(job_id=job.pk, mapping=job.mapping, source=job.source)
 
