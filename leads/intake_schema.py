@@ -10,9 +10,10 @@ from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from core.json_safety import json_storable_problem
 from core.serializers import ReusedFieldsMixin
 from leads.intake_data import LeadData
-from leads.models import Channel, CompanySize, Stage
+from leads.models import Campaign, Channel, CompanySize, Lead, Source, Stage, Tag
 from leads.normalization import PhoneError, phone_to_e164
 
 _COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
@@ -50,33 +51,55 @@ def _text(max_length: int, **kwargs) -> serializers.CharField:
     return _Text(max_length=max_length, required=False, allow_blank=True, **kwargs)
 
 
+def _column(model, name: str) -> int:
+    """The length of the column a field is stored in: validation refuses what would not fit."""
+    return model._meta.get_field(name).max_length
+
+
+def _lead_text(name: str) -> serializers.CharField:
+    return _text(_column(Lead, name))
+
+
+# Text kept only inside the lead's touch JSON (no column of its own).
+MAX_UTM_LENGTH = 200
+MAX_URL_LENGTH = 2000
+MAX_MESSAGE_LENGTH = 5000
+MAX_CUSTOM_FIELD_NAME_LENGTH = 64
+MAX_CUSTOM_FIELD_TEXT_LENGTH = 1000
+
+
 class IntakeInputSerializer(ReusedFieldsMixin, serializers.Serializer):
-    email = _text(254)
-    phone = _text(40)
-    first_name = _text(100)
-    last_name = _text(100)
-    title = _text(150)
-    company_name = _text(200)
-    company_domain = _text(253)
-    industry = _text(120)
+    email = _lead_text("email")
+    phone = _lead_text("phone")
+    first_name = _lead_text("first_name")
+    last_name = _lead_text("last_name")
+    title = _lead_text("title")
+    company_name = _lead_text("company_name")
+    company_domain = _lead_text("company_domain")
+    industry = _lead_text("industry")
     company_size = serializers.ChoiceField(choices=CompanySize.choices, required=False, allow_blank=True)
-    country = _text(2, help_text="ISO 3166-1 alpha-2; also the default region for a phone without +code.")
-    region = _text(100)
-    postal_code = _text(20)
+    country = _text(
+        _column(Lead, "country"), help_text="ISO 3166-1 alpha-2; also the default region for a phone without +code."
+    )
+    region = _lead_text("region")
+    postal_code = _lead_text("postal_code")
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
-    campaign = _text(160)
-    utm_source = _text(200)
-    utm_medium = _text(200)
-    utm_campaign = _text(200)
-    utm_term = _text(200)
-    utm_content = _text(200)
-    referrer = _text(2000)
-    landing_page = _text(2000)
+    campaign = _text(_column(Campaign, "name"))
+    utm_source = _text(MAX_UTM_LENGTH)
+    utm_medium = _text(MAX_UTM_LENGTH)
+    # Names the campaign, and is the name of one it creates: it must fit both columns.
+    utm_campaign = _text(min(_column(Campaign, "utm_campaign"), _column(Campaign, "name")))
+    utm_term = _text(MAX_UTM_LENGTH)
+    utm_content = _text(MAX_UTM_LENGTH)
+    referrer = _text(MAX_URL_LENGTH)
+    landing_page = _text(MAX_URL_LENGTH)
     stage = serializers.ChoiceField(choices=Stage.choices, required=False, allow_blank=True)
-    message = _text(5000)
+    message = _text(MAX_MESSAGE_LENGTH)
     marketing_consent = serializers.BooleanField(required=False, allow_null=True, default=None)
-    consent_method = _text(120)
-    tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, max_length=20)
+    consent_method = _lead_text("consent_method")
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=_column(Tag, "name")), required=False, max_length=20
+    )
     custom_fields = serializers.DictField(required=False)
 
     def validate_email(self, value: str) -> str:
@@ -95,12 +118,18 @@ class IntakeInputSerializer(ReusedFieldsMixin, serializers.Serializer):
         if len(value) > MAX_CUSTOM_FIELDS:
             raise serializers.ValidationError(f"At most {MAX_CUSTOM_FIELDS} custom fields.")
         for key, item in value.items():
-            if not isinstance(key, str) or not 0 < len(key) <= 64:
-                raise serializers.ValidationError("Custom field names are 1 to 64 characters.")
+            if not isinstance(key, str) or not 0 < len(key) <= MAX_CUSTOM_FIELD_NAME_LENGTH:
+                raise serializers.ValidationError(
+                    f"Custom field names are 1 to {MAX_CUSTOM_FIELD_NAME_LENGTH} characters."
+                )
             if not (item is None or isinstance(item, bool | int | float | str)):
                 raise serializers.ValidationError(f"“{key}” must be text, a number, true/false or null.")
-            if isinstance(item, str) and len(item) > 1000:
-                raise serializers.ValidationError(f"“{key}” is longer than 1000 characters.")
+            if isinstance(item, str) and len(item) > MAX_CUSTOM_FIELD_TEXT_LENGTH:
+                raise serializers.ValidationError(f"“{key}” is longer than {MAX_CUSTOM_FIELD_TEXT_LENGTH} characters.")
+        # PostgreSQL's jsonb refuses NUL, lone surrogates and non-finite numbers (1e999).
+        problem = json_storable_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +147,7 @@ class IntakeInputSerializer(ReusedFieldsMixin, serializers.Serializer):
 class InternalIntakeInputSerializer(IntakeInputSerializer):
     """Signed-in users may also name the source (API keys always speak for their own source)."""
 
-    source = _text(120)
+    source = _text(_column(Source, "name"))
 
 
 def intake_payload_from_request_data(data: Any) -> Any:

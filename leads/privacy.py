@@ -28,7 +28,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from core.exceptions import Conflict, NotFound
+from core.exceptions import ApplicationError, Conflict, NotFound
+from core.json_safety import text_problem
 from core.models import Notification
 from leads import hooks
 from leads.locks import leads_for_update
@@ -44,6 +45,23 @@ from leads.models import (
 
 class LeadAlreadyErased(Conflict):
     code = "lead_erased"
+
+
+class InvalidPrivacyReference(ApplicationError):
+    code = "invalid_reference"
+
+
+def privacy_reference_clean(*, reference: str) -> str:
+    """The request's reference as stored, or InvalidPrivacyReference (400): it must fit the column
+    and hold no character PostgreSQL refuses (NUL)."""
+    reference = reference.strip()
+    limit = PrivacyRequest._meta.get_field("reference").max_length
+    if len(reference) > limit:
+        raise InvalidPrivacyReference(f"The reference is at most {limit} characters.", field="reference")
+    problem = text_problem(reference)
+    if problem:
+        raise InvalidPrivacyReference(f"The reference {problem}.", field="reference")
+    return reference
 
 
 ERASED_MARK = "erased"
@@ -126,6 +144,7 @@ def _other_relations() -> list[models.ManyToOneRel]:
 @transaction.atomic(durable=True)
 def lead_data_export(*, lead_id: int, actor: AbstractBaseUser | None, reference: str = "") -> dict[str, Any]:
     """Everything stored about the lead, ready for json.dumps(cls=DjangoJSONEncoder); audited."""
+    reference = privacy_reference_clean(reference=reference)
     lead = Lead.objects.select_related("source", "campaign", "owner", "account").filter(pk=lead_id).first()
     if lead is None:
         raise NotFound("No lead with this id.")
@@ -179,6 +198,7 @@ def lead_erase(
     *, lead_id: int, actor: AbstractBaseUser | None, reference: str = "", now: datetime | None = None
 ) -> PrivacyRequest:
     """Remove the lead's personal data everywhere it is stored; keep the row for the figures."""
+    reference = privacy_reference_clean(reference=reference)
     now = now or timezone.now()
     lead = leads_for_update(lead_ids=[lead_id]).first()
     if lead is None:

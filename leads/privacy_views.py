@@ -61,7 +61,10 @@ def privacy_export(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
     lead = _lead_or_404(request, lead_id)
     if not request.user.has_perm("leads.export_lead_data"):
         raise PermissionDenied
-    data = lead_data_export(lead_id=lead.pk, actor=request.user, reference=request.POST.get("reference", "")[:64])
+    try:
+        data = lead_data_export(lead_id=lead.pk, actor=request.user, reference=request.POST.get("reference", ""))
+    except ApplicationError as exc:
+        return _page(request, lead, error=exc.message, status=exc.status_code)
     response = HttpResponse(
         json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False), content_type="application/json"
     )
@@ -78,7 +81,7 @@ def privacy_erase(request: HtmxHttpRequest, lead_id: int) -> HttpResponse:
     if request.POST.get("confirm", "").strip() != ERASE_CONFIRMATION:
         return _page(request, lead, error=f"Type {ERASE_CONFIRMATION} to confirm the erasure.", status=400)
     try:
-        lead_erase(lead_id=lead.pk, actor=request.user, reference=request.POST.get("reference", "")[:64])
+        lead_erase(lead_id=lead.pk, actor=request.user, reference=request.POST.get("reference", ""))
     except ApplicationError as exc:
         return _page(request, lead, error=exc.message, status=exc.status_code)
     messages.success(request, f"Lead {lead.pk} has been erased. The erasure is recorded in the audit log.")

@@ -52,6 +52,8 @@ from leads.services import activity_log, lead_stage_change, lead_update, leads_b
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
+# A higher ?page= shows this (empty) page: the offset must stay within PostgreSQL's bigint.
+MAX_PAGE = 1_000_000
 # Counting stops here: an exact COUNT(*) of a filtered million-row table takes 0.3-0.7 s on
 # PostgreSQL, a count capped at 10,000 rows takes 1-30 ms for index-backed filters (measured).
 COUNT_CAP = 10_000
@@ -200,7 +202,7 @@ def _lead_list_context(request: HtmxHttpRequest, *, with_count: bool) -> dict[st
     filter_errors, leads = _leads_filtered(request)
     per_page = _int_param(request, "per_page", DEFAULT_PAGE_SIZE)
     per_page = per_page if per_page in PAGE_SIZES else DEFAULT_PAGE_SIZE
-    number = _int_param(request, "page", 1)
+    number = min(_int_param(request, "page", 1), MAX_PAGE)
     offset = (number - 1) * per_page
     rows = list(leads[offset : offset + per_page + 1])  # one extra row says whether a next page exists
     page = LeadPage(leads=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page)

@@ -11,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import Forbidden
+from core.json_safety import json_storable, json_storable_problem
+from core.parsers import API_PARSER_CLASSES
 from core.serializers import PlainRepresentationMixin, ReusedFieldsMixin
 from leads.api.authentication import ApiKeyAuthentication
 from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
@@ -103,6 +105,11 @@ class LeadListCreateApi(GenericAPIView):
     filter_backends = [DjangoFilterBackend, LeadListExtensionsFilterBackend]
     filterset_class = LeadFilter
     pagination_class = LeadPagination
+    parser_classes = API_PARSER_CLASSES
+
+    def get_serializer_class(self):
+        # What `OPTIONS` describes (the capture's fields); GET and POST build their serializers themselves.
+        return InternalIntakeInputSerializer
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -162,7 +169,8 @@ class LeadListCreateApi(GenericAPIView):
         result = lead_capture(
             data=lead_data_from_validated(serializer.validated_data),
             context=IntakeContext(
-                raw_payload=raw_payload if isinstance(raw_payload, dict) else {"body": raw_payload},
+                # What was sent, with what PostgreSQL cannot store (NUL, lone surrogates, 1e999) replaced.
+                raw_payload=json_storable(raw_payload if isinstance(raw_payload, dict) else {"body": raw_payload}),
                 source=source,
                 api_key=api_key,
                 submitted_by=request.user if is_internal else None,
@@ -190,6 +198,7 @@ class LeadDetailApi(APIView):
 
 class LeadStageChangeApi(APIView):
     permission_classes = [IsInternalUser]
+    parser_classes = API_PARSER_CLASSES
 
     @extend_schema_serializer(component_name="LeadStageChangeInput")
     class InputSerializer(serializers.Serializer):
@@ -236,6 +245,7 @@ class LeadActivityListCreateApi(APIView):
     """The lead's timeline (`GET`), and logging a call, email, meeting, message or note (`POST`)."""
 
     permission_classes = [IsInternalUser]
+    parser_classes = API_PARSER_CLASSES
 
     @extend_schema_serializer(component_name="LeadActivityInput")
     class InputSerializer(serializers.Serializer):
@@ -243,6 +253,13 @@ class LeadActivityListCreateApi(APIView):
         occurred_at = serializers.DateTimeField(required=False)
         note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
         payload = serializers.DictField(required=False)
+
+        def validate_payload(self, value: dict) -> dict:
+            # PostgreSQL's jsonb refuses NUL, lone surrogates and non-finite numbers (1e999).
+            problem = json_storable_problem(value)
+            if problem:
+                raise serializers.ValidationError(problem)
+            return value
 
     @extend_schema(operation_id="leads_activities_list", responses=ActivityOutputSerializer(many=True))
     def get(self, request: Request, lead_id: int) -> Response:
@@ -252,7 +269,10 @@ class LeadActivityListCreateApi(APIView):
     @extend_schema(
         operation_id="leads_activities_create",
         request=InputSerializer,
-        responses={201: ActivityOutputSerializer},
+        responses={
+            201: ActivityOutputSerializer,
+            400: OpenApiResponse(description="Per-field errors (e.g. a payload PostgreSQL cannot store)."),
+        },
     )
     def post(self, request: Request, lead_id: int) -> Response:
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
