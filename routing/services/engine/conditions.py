@@ -1,9 +1,15 @@
 """Rule conditions: what a condition may test on a lead, how it matches, how a rule's conditions
-are validated when ops save them."""
+are validated when ops save them.
 
-import re
+`matches` patterns run on RE2 (google-re2): linear in the input whatever ops write, where
+Python's backtracking `re` takes exponential time on a pattern like `^(a+)+$`. RE2 has no
+backreferences or lookarounds; such a pattern is refused when the rule is saved, and one stored
+before that check matches nothing."""
+
 from functools import lru_cache
 from typing import Any
+
+import re2
 
 from core.exceptions import ApplicationError
 from leads.models import Lead
@@ -39,6 +45,9 @@ BALANCING_METHODS = frozenset(
     {Method.ROUND_ROBIN, Method.WEIGHTED, Method.LOAD_BALANCED, Method.TERRITORY, Method.SKILL}
 )
 MAX_CANDIDATES_STORED = 50
+MAX_PATTERN_LENGTH = 500
+# RE2 compiles a pattern into an automaton within this much memory, or refuses it (`a{1000}{1000}`).
+_PATTERN_MAX_MEM = 1 << 20
 
 
 class InvalidRule(ApplicationError):
@@ -66,9 +75,28 @@ def lead_field_value(*, lead: Lead, name: str) -> Any:
     return getattr(lead, name, None)
 
 
+def _regex_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a refused pattern is reported to ops, not written to stderr
+    options.max_mem = _PATTERN_MAX_MEM
+    return options
+
+
+def pattern_compile(pattern: str):
+    """The pattern compiled for RE2 (case-insensitive), or re2.error."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise re2.error(f"patterns are at most {MAX_PATTERN_LENGTH} characters")
+    return re2.compile(pattern, _regex_options())
+
+
 @lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern:
-    return re.compile(pattern, re.IGNORECASE)
+def _regex(pattern: str):
+    """The compiled pattern, or None for one RE2 cannot run (saved before patterns were checked)."""
+    try:
+        return pattern_compile(pattern)
+    except re2.error:
+        return None
 
 
 def value_norm(value: Any) -> Any:
@@ -123,8 +151,11 @@ def condition_matches(*, condition: dict, lead: Lead) -> bool:
             return any(_equal(item, value) for item in actual)
         return actual is not None and str(value_norm(value)) in str(value_norm(actual))
     if op == "matches":
+        regex = _regex(str(value))
+        if regex is None:
+            return False
         items = actual if many else [actual]
-        return any(item is not None and _regex(str(value)).search(str(item)) for item in items)
+        return any(item is not None and regex.search(str(item)) for item in items)
     return False
 
 
@@ -154,9 +185,18 @@ def conditions_validate(*, conditions: Any) -> list[dict]:
         if op in ("gt", "lt") and _number(value) is None:
             raise InvalidRule(f"Condition {number}: “{op}” needs a number.", field="conditions")
         if op == "matches":
+            if len(str(value)) > MAX_PATTERN_LENGTH:
+                raise InvalidRule(
+                    f"Condition {number}: a pattern is at most {MAX_PATTERN_LENGTH} characters.", field="conditions"
+                )
             try:
-                re.compile(str(value))
-            except re.error as exc:
-                raise InvalidRule(f"Condition {number}: bad pattern ({exc}).", field="conditions") from exc
+                pattern_compile(str(value))
+            except re2.error as exc:
+                reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                raise InvalidRule(
+                    f"Condition {number}: bad pattern ({reason}); patterns use RE2 syntax "
+                    "(no backreferences or lookarounds).",
+                    field="conditions",
+                ) from exc
         cleaned.append({"field": name, "op": op, "value": value})
     return cleaned
