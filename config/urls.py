@@ -2,7 +2,6 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
 from core.views import login_limited
@@ -21,8 +20,8 @@ urlpatterns = [
     path("api/v1/", include("routing.api.urls")),
     path("routing/", include("routing.urls")),
     path("sla/", include("routing.sla_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", core_views.ApiSchemaView.as_view(), name="api-schema"),
+    path("api/docs/", core_views.api_docs, name="api-docs"),
     path("healthz", core_views.healthz, name="healthz"),
 ]
 

@@ -3,12 +3,17 @@ import math
 from collections.abc import Callable
 from functools import wraps
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 
 from core.auth_limits import auth_failure_record, auth_failures_forget, auth_failures_retry_after, login_counters
 
@@ -51,6 +56,26 @@ def login_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         return response
 
     return wrapped
+
+
+class ApiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema: for signed-in users (session or token) unless DJANGO_API_DOCS_PUBLIC."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [AllowAny() if settings.LEADOPS_API_DOCS_PUBLIC else IsAuthenticated()]
+
+
+_swagger_ui = csp_update({"style-src": [UNSAFE_INLINE]})(  # Swagger UI styles itself inline; no script is inline
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[AllowAny])
+)
+_swagger_ui_signed_in = login_required(_swagger_ui)
+
+
+def api_docs(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Swagger UI (its script served as a file, for the CSP): the sign-in page first unless
+    DJANGO_API_DOCS_PUBLIC."""
+    view = _swagger_ui if settings.LEADOPS_API_DOCS_PUBLIC else _swagger_ui_signed_in
+    return view(request, *args, **kwargs)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from csp.constants import NONE, SELF
+
 from config.env import BASE_DIR, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -23,6 +25,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "csp",
     "leads",
     "routing",
     "qualification",
@@ -35,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,6 +124,28 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="LeadOps <leadops@localhost>")
 
+# --- Content-Security-Policy (django-csp) ---------------------------------------
+# Scripts and styles only from our own static files: no inline <script>, on…= attribute, <style>
+# or style="" anywhere (htmx's own indicator <style> is turned off in base.html and lives in
+# app.css). The Swagger UI page alone allows inline styles (core/views.py). The browser test
+# tests/browser/test_csp.py loads the pages as every role and fails on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+if _csp_report_uri := env("DJANGO_CSP_REPORT_URI", default=""):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+
 # --- Django REST framework -------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -138,6 +164,9 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# The OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/) need a signed-in user unless
+# this opens them to everyone (core/views.py).
+LEADOPS_API_DOCS_PUBLIC = env.bool("DJANGO_API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadOps API",
     "DESCRIPTION": "Lead capture, routing and lifecycle. External forms authenticate with "

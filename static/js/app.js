@@ -33,5 +33,23 @@
     if (close) close.parentElement.remove();
   });
 
+  // Forms that ask first (no inline onclick: the Content-Security-Policy forbids inline script).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // Bars whose width comes from the data (no style="" attribute: the CSP forbids inline styles).
+  function applyWidths(root) {
+    root.querySelectorAll("[data-width-percent]").forEach(function (bar) {
+      var percent = Math.max(0, Math.min(100, parseFloat(bar.getAttribute("data-width-percent")) || 0));
+      bar.style.width = percent + "%";
+    });
+  }
+  applyWidths(document);
+  document.addEventListener("htmx:load", function (event) {
+    applyWidths(event.target);
+  });
+
   // The activity form clears itself after a successful post (the server re-renders it empty).
 })();
