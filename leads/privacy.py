@@ -177,6 +177,19 @@ def lead_data_export(*, lead_id: int, actor: AbstractBaseUser | None, reference:
     return data
 
 
+def _title_scrub(title: str, *, label: str, replacement: str) -> str:
+    """The title with the label replaced, also when the title was cut to fit (it ends in "…" after
+    the start of the label, which always comes last in a title)."""
+    title = title.replace(label, replacement)
+    if title.endswith("…"):
+        head = title[:-1]
+        cut = next((n for n in range(len(label), 0, -1) if head.endswith(label[:n])), 0)
+        if cut:
+            title = head[: len(head) - cut] + replacement
+    limit = Notification._meta.get_field("title").max_length
+    return title if len(title) <= limit else title[: limit - 1] + "…"
+
+
 def _notifications_scrub(*, lead: Lead, label: str) -> int:
     """In-app notifications about the lead (they link to its page) name it by its label: after the
     erasure they name it as the lead page does ("Lead 123"). Emails already sent are out of reach.
@@ -187,7 +200,7 @@ def _notifications_scrub(*, lead: Lead, label: str) -> int:
     url = reverse("leads:lead_detail", kwargs={"lead_id": lead.pk})
     notifications = list(Notification.objects.filter(url=url).only("id", "title", "body"))
     for notification in notifications:
-        notification.title = notification.title.replace(label, replacement)[:200]
+        notification.title = _title_scrub(notification.title, label=label, replacement=replacement)
         notification.body = notification.body.replace(label, replacement)
     Notification.objects.bulk_update(notifications, ["title", "body"], batch_size=500)
     return len(notifications)

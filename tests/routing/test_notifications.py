@@ -173,3 +173,18 @@ def test_admins_see_failed_notifications_in_the_assignment_list(admin_client, po
     assert "failed 1 time(s), retry at" in page and "cannot link lead" in page
     assert "Poison Lead" in retrying.content.decode()
     assert "Fine Lead" in sent.content.decode() and "Poison Lead" not in sent.content.decode()
+
+
+def test_erasing_a_lead_scrubs_its_name_from_a_cut_title():
+    # given: a lead whose name did not fit the title, and its owner notified
+    from leads.privacy import lead_erase
+
+    rep = RepProfileFactory()
+    assignment = _assignment(rep=rep, first_name="Zed" + "a" * 97, last_name="Q" * 100)
+    notification = assignment_notify(assignment_id=assignment.pk)
+    assert notification.title.endswith("…")
+    # when
+    lead_erase(lead_id=assignment.lead_id, actor=None)
+    # then: no part of the name is left in the title
+    notification.refresh_from_db()
+    assert notification.title == f"New lead: Lead {assignment.lead_id}"
