@@ -246,7 +246,11 @@ CELERY_TASK_TIME_LIMIT = env.int("DJANGO_CELERY_TIME_LIMIT", default=90)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Where `celery beat` keeps its schedule; its scheduler (config/celery.py) creates the folder.
+CELERY_BEAT_SCHEDULER = "config.celery:FolderCreatingScheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "DJANGO_CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 CELERY_BEAT_SCHEDULE = {
     # Catches leads whose enrichment request was never delivered (broker down at intake).
     "enrichment-sweep": {
