@@ -16,6 +16,7 @@ from core.parsers import API_PARSER_CLASSES
 from core.serializers import PlainRepresentationMixin, ReusedFieldsMixin
 from leads.api.authentication import ApiKeyAuthentication
 from leads.api.permissions import IsApiKeyOrCanAddLeads, IsInternalUser
+from leads.api.responses import with_errors
 from leads.api.throttling import IntakeRateThrottle
 from leads.filters import LeadFilter, lead_list_extensions_filter
 from leads.hooks import lead_list_extensions
@@ -126,7 +127,17 @@ class LeadListCreateApi(GenericAPIView):
             return [IntakeRateThrottle()]
         return []
 
-    @extend_schema(operation_id="leads_list", responses=LeadOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="leads_list",
+        responses=with_errors(
+            {200: LeadOutputSerializer(many=True)},
+            400,
+            401,
+            404,
+            429,
+            described={404: "The cursor is not one this list gave out."},
+        ),
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(LeadOutputSerializer(page, many=True).data)
@@ -142,13 +153,17 @@ class LeadListCreateApi(GenericAPIView):
                 description="A retried request with the same key returns the first response and changes nothing.",
             )
         ],
-        responses={
-            201: OpenApiResponse(LeadOutputSerializer, "A new lead."),
-            200: OpenApiResponse(LeadOutputSerializer, "Matched an existing lead (same email or phone)."),
-            400: OpenApiResponse(description="Per-field errors."),
-            401: OpenApiResponse(description="Missing or revoked API key."),
-            429: OpenApiResponse(description="Rate limit; see Retry-After."),
-        },
+        responses=with_errors(
+            {
+                201: OpenApiResponse(LeadOutputSerializer, "A new lead."),
+                200: OpenApiResponse(LeadOutputSerializer, "Matched an existing lead (same email or phone)."),
+            },
+            400,
+            401,
+            415,
+            422,
+            429,
+        ),
     )
     def post(self, request: Request) -> Response:
         is_internal = not isinstance(request.auth, ApiKey)
@@ -190,7 +205,7 @@ class LeadListCreateApi(GenericAPIView):
 class LeadDetailApi(APIView):
     permission_classes = [IsInternalUser]
 
-    @extend_schema(operation_id="leads_retrieve", responses=LeadOutputSerializer)
+    @extend_schema(operation_id="leads_retrieve", responses=with_errors({200: LeadOutputSerializer}, 404))
     def get(self, request: Request, lead_id: int) -> Response:
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         return Response(LeadOutputSerializer(lead).data)
@@ -208,7 +223,13 @@ class LeadStageChangeApi(APIView):
     @extend_schema(
         operation_id="leads_stage_change",
         request=InputSerializer,
-        responses={200: LeadOutputSerializer, 400: OpenApiResponse(description="Transition refused.")},
+        responses=with_errors(
+            {200: LeadOutputSerializer},
+            400,
+            404,
+            415,
+            described={400: "Per-field errors, or the transition is refused."},
+        ),
     )
     def post(self, request: Request, lead_id: int) -> Response:
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
@@ -261,7 +282,9 @@ class LeadActivityListCreateApi(APIView):
                 raise serializers.ValidationError(problem)
             return value
 
-    @extend_schema(operation_id="leads_activities_list", responses=ActivityOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="leads_activities_list", responses=with_errors({200: ActivityOutputSerializer(many=True)}, 404)
+    )
     def get(self, request: Request, lead_id: int) -> Response:
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         return Response(ActivityOutputSerializer(lead_timeline(lead=lead), many=True).data)
@@ -269,10 +292,13 @@ class LeadActivityListCreateApi(APIView):
     @extend_schema(
         operation_id="leads_activities_create",
         request=InputSerializer,
-        responses={
-            201: ActivityOutputSerializer,
-            400: OpenApiResponse(description="Per-field errors (e.g. a payload PostgreSQL cannot store)."),
-        },
+        responses=with_errors(
+            {201: ActivityOutputSerializer},
+            400,
+            404,
+            415,
+            described={400: "Per-field errors (e.g. a payload PostgreSQL cannot store), or a body that is not JSON."},
+        ),
     )
     def post(self, request: Request, lead_id: int) -> Response:
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)

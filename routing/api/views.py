@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import Forbidden
 from leads.api.permissions import IsInternalUser
+from leads.api.responses import with_errors
 from leads.api.views import LeadOutputSerializer
 from leads.models import Channel, CompanySize
 from leads.selectors import lead_get_for_user
@@ -66,7 +67,12 @@ class QueueEntryOutputSerializer(serializers.Serializer):
 class QueueListApi(APIView):
     permission_classes = [IsInternalUser]
 
-    @extend_schema(operation_id="queue_list", responses=QueueEntryOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="queue_list",
+        responses=with_errors(
+            {200: QueueEntryOutputSerializer(many=True)}, described={403: "Not signed in, or not a sales rep."}
+        ),
+    )
     def get(self, request: Request) -> Response:
         rep = rep_get_for_user_or_403(user=request.user)
         return Response(QueueEntryOutputSerializer(queue_list_for_rep(rep=rep), many=True).data)
@@ -78,12 +84,16 @@ class LeadClaimApi(APIView):
     @extend_schema(
         operation_id="queue_claim",
         request=None,
-        responses={
-            200: OpenApiResponse(LeadOutputSerializer, "You got the lead."),
-            403: OpenApiResponse(description="Not eligible for this queue, or at capacity."),
-            404: OpenApiResponse(description="The lead is not in a queue."),
-            409: OpenApiResponse(description="Someone else claimed it first."),
-        },
+        responses=with_errors(
+            {200: OpenApiResponse(LeadOutputSerializer, "You got the lead.")},
+            404,
+            409,
+            described={
+                403: "Not signed in, not a rep, not eligible for this queue, or at capacity.",
+                404: "The lead is not in a queue.",
+                409: "Someone else claimed it first.",
+            },
+        ),
     )
     def post(self, request: Request, lead_id: int) -> Response:
         rep = rep_get_for_user_or_403(user=request.user)
@@ -97,11 +107,13 @@ class LeadClaimNextApi(APIView):
     @extend_schema(
         operation_id="queue_claim_next",
         request=None,
-        responses={
-            200: OpenApiResponse(LeadOutputSerializer, "The best waiting lead is yours."),
-            204: OpenApiResponse(description="The queue is empty."),
-            403: OpenApiResponse(description="At capacity or inactive."),
-        },
+        responses=with_errors(
+            {
+                200: OpenApiResponse(LeadOutputSerializer, "The best waiting lead is yours."),
+                204: OpenApiResponse(description="The queue is empty."),
+            },
+            described={403: "Not signed in, not a rep, at capacity or inactive."},
+        ),
     )
     def post(self, request: Request) -> Response:
         rep = rep_get_for_user_or_403(user=request.user)
@@ -132,7 +144,13 @@ class RoutingDryRunApi(APIView):
         score = serializers.IntegerField(required=False, default=0)
         custom_fields = serializers.DictField(required=False, default=dict)
 
-    @extend_schema(operation_id="routing_dry_run", request=InputSerializer, responses=DecisionOutputSerializer)
+    @extend_schema(
+        operation_id="routing_dry_run",
+        request=InputSerializer,
+        responses=with_errors(
+            {200: DecisionOutputSerializer}, 400, 404, 415, described={404: "No such lead, or not one you may see."}
+        ),
+    )
     def post(self, request: Request) -> Response:
         if not user_can_dry_run(request.user):
             raise Forbidden("Only marketing ops, managers and admins can test routing.")
@@ -151,7 +169,9 @@ class RoutingDryRunApi(APIView):
 class LeadAssignmentListApi(APIView):
     permission_classes = [IsInternalUser]
 
-    @extend_schema(operation_id="lead_assignments", responses=AssignmentOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="lead_assignments", responses=with_errors({200: AssignmentOutputSerializer(many=True)}, 404)
+    )
     def get(self, request: Request, lead_id: int) -> Response:
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         return Response(AssignmentOutputSerializer(assignment_list_for_lead(lead_id=lead.pk), many=True).data)
@@ -165,7 +185,11 @@ class LeadReassignApi(APIView):
         to_rep = serializers.IntegerField(required=False, allow_null=True, help_text="Empty: route through the rules.")
         reason = serializers.CharField(max_length=400)
 
-    @extend_schema(operation_id="lead_reassign", request=InputSerializer, responses=AssignmentOutputSerializer)
+    @extend_schema(
+        operation_id="lead_reassign",
+        request=InputSerializer,
+        responses=with_errors({200: AssignmentOutputSerializer}, 400, 404, 409, 415),
+    )
     def post(self, request: Request, lead_id: int) -> Response:
         if not user_can_reassign(request.user):
             raise Forbidden("Only managers can reassign leads.")
@@ -196,7 +220,11 @@ class RepLeadsReassignApi(APIView):
         moved = serializers.IntegerField()
         failed = serializers.DictField(child=serializers.CharField())
 
-    @extend_schema(operation_id="rep_leads_reassign", request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        operation_id="rep_leads_reassign",
+        request=InputSerializer,
+        responses=with_errors({200: OutputSerializer}, 400, 404, 415),
+    )
     def post(self, request: Request, rep_id: int) -> Response:
         if not user_can_reassign(request.user):
             raise Forbidden("Only managers can reassign leads.")
