@@ -11,12 +11,19 @@ they hold on any machine and under the same noise): unique people pushed at >= 0
 req/s at 8 clients, p99 <= 1.5x the reference's p99 at 8 clients and at 1 client, zero errors.
 `--check` exits 1 when one fails (or was not measured: it needs unique and reference at 1 and 8).
 
+`--broker-down` also measures intake while the Celery broker is unreachable: a second gunicorn on
+the same database whose CELERY_BROKER_URL points at a closed local port, driven with the same
+intake scenarios interleaved with the normal ones (same run, same noise). It prints the p95 of
+each intake scenario with the broker down next to the normal one, and adds the target: unique
+people's p95 with the broker down <= 2x the normal p95, at each client count.
+
 Usage (from the repository root; PostgreSQL and Redis at their local default addresses):
 
     .venv/bin/python bench/intake.py                  # 10 s per scenario, everything
     .venv/bin/python bench/intake.py --seconds 20 --rounds 2
     .venv/bin/python bench/intake.py --only reference --workers 3   # e.g. to tune the server
     .venv/bin/python bench/intake.py --url http://127.0.0.1:8000 --api-key lo_xxx_yyy
+    .venv/bin/python bench/intake.py --broker-down --only unique,reference
 
 What it does, in its own server mode (the default):
 
@@ -90,6 +97,7 @@ PEOPLE_PER_RUN = 5_000_000
 # machine and its load; the reference sees the same machine and the same noise).
 TARGET_THROUGHPUT_RATIO = 0.4  # unique people: intake req/s >= 0.4x the reference's at 8 clients
 TARGET_P99_RATIO = 1.5  # unique people: intake p99 <= 1.5x the reference's p99, at 8 clients and at 1
+TARGET_BROKER_DOWN_P95_RATIO = 2.0  # --broker-down: unique people's p95 <= 2x the normal p95
 
 # --- realistic form submissions ----------------------------------------------------------------
 
@@ -228,6 +236,7 @@ class Scenario:
     kind: str  # "unique", "repeat" or "reference"
     clients: int
     expected_status: int
+    broker_down: bool = False  # driven against the server whose broker is unreachable
 
 
 @dataclass
@@ -412,18 +421,23 @@ class Bench:
         return _drive(jobs, self.mode)
 
 
-def scenarios(clients: list[int], only: set[str]) -> list[Scenario]:
+def scenarios(clients: list[int], only: set[str], *, broker_down: bool = False) -> list[Scenario]:
+    """The plan; with `broker_down`, each intake scenario is followed by its broker-down twin."""
     kinds = [
         ("intake, unique people", INTAKE_PATH, "unique", 201),
         ("intake, repeated people", INTAKE_PATH, "repeat", 200),
         ("reference (DRF write)", REFERENCE_PATH, "reference", 201),
     ]
-    return [
-        Scenario(f"{name}, {n} client{'s' if n > 1 else ''}", path, kind, n, status)
-        for n in clients
-        for name, path, kind, status in kinds
-        if not only or kind in only
-    ]
+    plan = []
+    for n in clients:
+        for name, path, kind, status in kinds:
+            if only and kind not in only:
+                continue
+            label = f"{name}, {n} client{'s' if n > 1 else ''}"
+            plan.append(Scenario(label, path, kind, n, status))
+            if broker_down and path == INTAKE_PATH:
+                plan.append(Scenario(f"{label}, broker down", path, kind, n, status, broker_down=True))
+    return plan
 
 
 # --- the server under test ----------------------------------------------------------------------
@@ -489,11 +503,13 @@ def _kill_with_parent() -> None:
 class Server:
     """gunicorn with sync workers on 127.0.0.1, production settings, DEBUG off."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, *, broker_down: bool = False) -> None:
         self.args = args
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
-        self.log_path = ROOT / "var" / "bench-gunicorn.log"
+        self.log_path = ROOT / "var" / f"bench-gunicorn{'-broker-down' if broker_down else ''}.log"
+        # Broker down: a local port where nothing listens (bound for a moment, then released).
+        broker_url = f"redis://127.0.0.1:{_free_port()}/0" if broker_down else args.broker_url
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))},
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -506,7 +522,7 @@ class Server:
             "DJANGO_ROUTING_BALANCE_TOLERANCE": str(args.balance_tolerance),
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
-            "CELERY_BROKER_URL": args.broker_url,
+            "CELERY_BROKER_URL": broker_url,
         }
 
     def prepare(self) -> str:
@@ -567,13 +583,13 @@ class Server:
 
 def _line(name: str, figures: Figures) -> str:
     return (
-        f"{name:<46} {figures.rps:>8.1f} {figures.percentile(0.50):>8.1f} {figures.percentile(0.95):>8.1f} "
+        f"{name:<50} {figures.rps:>8.1f} {figures.percentile(0.50):>8.1f} {figures.percentile(0.95):>8.1f} "
         f"{figures.percentile(0.99):>8.1f} {figures.errors:>7d} {figures.requests:>8d}"
     )
 
 
 def _report(results: dict[Scenario, Figures], rounds: dict[Scenario, list[float]] | None = None) -> bool:
-    header = f"{'scenario':<46} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'requests':>8}"
+    header = f"{'scenario':<50} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'requests':>8}"
     print("\n" + header + "\n" + "-" * len(header))
     for scenario, figures in results.items():
         print(_line(scenario.name, figures))
@@ -583,7 +599,7 @@ def _report(results: dict[Scenario, Figures], rounds: dict[Scenario, list[float]
             for sample in figures.error_samples:
                 print(f"  {sample}")
 
-    by_kind = {(s.kind, s.clients): f for s, f in results.items()}
+    by_kind = {(s.kind, s.clients): f for s, f in results.items() if not s.broker_down}
     for kind, label in (("unique", "unique people"), ("repeat", "repeated people")):
         lines = []
         at8, reference = by_kind.get((kind, 8)), by_kind.get(("reference", 8))
@@ -602,6 +618,18 @@ def _report(results: dict[Scenario, Figures], rounds: dict[Scenario, list[float]
         if lines:
             print("\n" + "\n".join(lines))
 
+    down = [(s, f) for s, f in results.items() if s.broker_down]
+    if down:
+        print("\nintake p95 with the broker down / normal (same run):")
+        for scenario, figures in down:
+            normal = by_kind.get((scenario.kind, scenario.clients))
+            if normal:
+                p95, normal_p95 = figures.percentile(0.95), normal.percentile(0.95)
+                print(
+                    f"  {scenario.name.removesuffix(', broker down')}: {p95:.1f} / {normal_p95:.1f} ms = "
+                    f"{_ratio(p95, normal_p95):.2f}x ({figures.rps:.1f} / {normal.rps:.1f} req/s)"
+                )
+
     checks = target_checks(results)
     print("\ntargets (ratios to the reference of this run; unique people):")
     for text, met in checks:
@@ -616,7 +644,7 @@ def _ratio(value: float, reference: float) -> float:
 def target_checks(results: dict[Scenario, Figures]) -> list[tuple[str, bool]]:
     """Each target with whether this run met it. A target whose scenarios were not run (--clients,
     --only) is reported as failed: it was not shown to hold."""
-    by_kind = {(s.kind, s.clients): f for s, f in results.items()}
+    by_kind = {(s.kind, s.clients): f for s, f in results.items() if not s.broker_down}
     checks: list[tuple[str, bool]] = []
 
     at8, reference8 = by_kind.get(("unique", 8)), by_kind.get(("reference", 8))
@@ -642,6 +670,20 @@ def target_checks(results: dict[Scenario, Figures]) -> list[tuple[str, bool]]:
         else:
             checks.append((f"{text}: not measured (needs unique and reference at {where})", False))
 
+    for scenario, figures in results.items():
+        if scenario.broker_down and scenario.kind == "unique":
+            normal = by_kind.get(("unique", scenario.clients))
+            where = f"{scenario.clients} client{'s' if scenario.clients > 1 else ''}"
+            text = f"p95 with the broker down <= {TARGET_BROKER_DOWN_P95_RATIO:g}x the normal p95 at {where}"
+            if normal:
+                p95, normal_p95 = figures.percentile(0.95), normal.percentile(0.95)
+                ratio = _ratio(p95, normal_p95)
+                checks.append(
+                    (f"{text}: {p95:.1f} / {normal_p95:.1f} ms = {ratio:.2f}x", ratio <= TARGET_BROKER_DOWN_P95_RATIO)
+                )
+            else:
+                checks.append((f"{text}: not measured (needs the normal scenario too)", False))
+
     errors = sum(f.errors for f in results.values())
     checks.append((f"zero errors in every scenario: {errors} error(s)", not errors))
     return checks
@@ -649,7 +691,7 @@ def target_checks(results: dict[Scenario, Figures]) -> list[tuple[str, bool]]:
 
 def _round_ratios(rounds: dict[Scenario, list[float]], kind: str) -> list[float]:
     """Intake/reference req/s at 8 clients of each round: how much of the pooled ratio is noise."""
-    by_kind = {(s.kind, s.clients): rps for s, rps in rounds.items()}
+    by_kind = {(s.kind, s.clients): rps for s, rps in rounds.items() if not s.broker_down}
     intake, reference = by_kind.get((kind, 8), []), by_kind.get(("reference", 8), [])
     return [i / r for i, r in zip(intake, reference, strict=False) if r]
 
@@ -686,6 +728,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/leadops_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/4")
+    parser.add_argument(
+        "--broker-down",
+        action="store_true",
+        help="also drive every intake scenario against a second server whose Celery broker URL is a closed "
+        "local port, interleaved with the normal ones; compares their p95 (target: <= 2x)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     return parser.parse_args(argv)
 
@@ -708,9 +756,11 @@ def main(argv: list[str] | None = None) -> int:
     _self_check_phones()
     only = {k.strip() for k in args.only.split(",") if k.strip()}
     clients = [int(n) for n in args.clients.split(",")]
-    plan = scenarios(clients, only)
+    plan = scenarios(clients, only, broker_down=args.broker_down)
+    if args.broker_down and args.url:
+        raise SystemExit("--broker-down starts its own servers; it cannot be combined with --url.")
 
-    server = None
+    server = down_server = None
     try:
         if args.url:
             _check_local(args.url)
@@ -727,6 +777,9 @@ def main(argv: list[str] | None = None) -> int:
             api_key = server.prepare()
             server.start()
             host, port, salt = "127.0.0.1", server.port, 0
+            if args.broker_down:
+                down_server = Server(args, broker_down=True)  # same database, broker unreachable
+                down_server.start()
         print(
             f"server: {args.url or f'gunicorn 127.0.0.1:{port}, {args.workers} sync workers, production settings'}; "
             f"routing: {'round-robin to 8 reps' if args.routing == 'reps' or args.url else 'fallback queue'}"
@@ -736,7 +789,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+        if down_server is not None:
+            print(
+                f"broker down: a second gunicorn on 127.0.0.1:{down_server.port}, its broker a closed port", flush=True
+            )
         bench = Bench(host=host, port=port, api_key=api_key, mode=args.mode, salt=salt)
+        ports = {False: port, True: down_server.port if down_server else port}
         # The returning people: a block of person numbers that the unique scenarios never reach.
         bench.pool = tuple(180_000_000 + salt + i for i in range(args.pool))
         warm = {s.kind: s for s in scenarios([max(clients)], set())}
@@ -747,12 +805,15 @@ def main(argv: list[str] | None = None) -> int:
             if figures.errors and not args.url:
                 raise SystemExit(f"creating the returning people failed: {figures.error_samples}")
         for kind in {s.kind for s in plan}:
-            bench.run(warm[kind], seconds=args.warmup, max_requests=PEOPLE_PER_CLIENT)
+            for down in {s.broker_down for s in plan if s.kind == kind}:
+                bench.port = ports[down]
+                bench.run(warm[kind], seconds=args.warmup, max_requests=PEOPLE_PER_CLIENT)
 
         results: dict[Scenario, Figures] = {s: Figures() for s in plan}
         rounds: dict[Scenario, list[float]] = {s: [] for s in plan}
         for round_no in range(args.rounds):
             for scenario in plan:
+                bench.port = ports[scenario.broker_down]
                 figures = Figures()
                 figures.add(bench.run(scenario, seconds=args.seconds, max_requests=args.max_requests))
                 results[scenario].merge(figures)
@@ -766,6 +827,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
+        if down_server is not None:
+            down_server.stop()
         if server is not None:
             server.stop()
             _redis_flush(args.broker_url)
