@@ -59,7 +59,7 @@ def _send(task: Task, kwargs: dict, countdown: float | None = None) -> bool:
     """Publish `task`; True when the broker took it. Never raises, never waits past the timeout."""
     global _breaker_open_until
     if breaker_is_open():
-        logger.info("Broker marked down: %s%s not sent; its sweep will pick it up", task.name, kwargs)
+        logger.debug("Broker marked down: %s%s not sent; its sweep will pick it up", task.name, kwargs)
         return False
     options = {"countdown": countdown} if countdown else {}
     try:
