@@ -188,3 +188,22 @@ def test_erasing_a_lead_scrubs_its_name_from_a_cut_title():
     # then: no part of the name is left in the title
     notification.refresh_from_db()
     assert notification.title == f"New lead: Lead {assignment.lead_id}"
+
+
+def test_a_failed_email_is_logged_on_the_assignment_and_the_in_app_notification_stays(monkeypatch):
+    # given: the mail server refuses (what leaves the process is mocked)
+    import smtplib
+
+    def send_mail(**_):
+        raise smtplib.SMTPException("relay refused")
+
+    monkeypatch.setattr(reps, "send_mail", send_mail)
+    rep = RepProfileFactory()
+    assignment = _assignment(rep=rep)
+    # when
+    handled = assignment_notifications_send()
+    # then: announced once in-app, the email's failure visible, nothing to retry
+    assignment.refresh_from_db()
+    assert handled == 1 and Notification.objects.filter(recipient=rep.user).count() == 1
+    assert assignment.notified_at is not None and assignment.notify_retry_at is None
+    assert assignment.notify_error == "email not sent: relay refused"
