@@ -786,3 +786,19 @@ def test_one_row_whose_rejection_cannot_be_stored_does_not_fail_the_job(monkeypa
     job = run_import("email\nbad\nok@x.example\n")
     # then
     assert (job.status, job.created_count, job.rejected_count) == (ImportStatus.COMPLETED, 1, 1), job.error
+
+
+def test_a_large_upload_spooled_to_disk_is_checked_and_stored_whole(client, ops_user, settings):
+    # given: over FILE_UPLOAD_MAX_MEMORY_SIZE, so Django hands the view a temporary file on disk
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    client.force_login(ops_user)
+    rows = "".join(f"p{n}@x.example,Name {n}\n" for n in range(2000))
+    good, bad = f"email,first_name\n{rows}", f"email,first_name\n{rows}late@x.example,{BIG_CELL}\n"
+    # when
+    refused = client.post(reverse("leads-import:upload"), {"file": upload(bad), "new_source": "Fair A"})
+    accepted = client.post(reverse("leads-import:upload"), {"file": upload(good), "new_source": "Fair B"})
+    # then
+    assert refused.status_code == 400 and "Row 2001 has a cell longer than 128 KB" in refused.content.decode()
+    assert accepted.status_code == 302
+    job = ImportJob.objects.get()
+    assert Path(job.file.path).read_text() == good
