@@ -188,7 +188,17 @@ class LeadReassignApi(APIView):
     @extend_schema(
         operation_id="lead_reassign",
         request=InputSerializer,
-        responses=with_errors({200: AssignmentOutputSerializer}, 400, 404, 409, 415),
+        responses=with_errors(
+            {200: AssignmentOutputSerializer},
+            400,
+            404,
+            409,
+            415,
+            described={
+                403: "Not signed in, not a manager, or the chosen rep is at capacity.",
+                409: "The lead already belongs to this rep.",
+            },
+        ),
     )
     def post(self, request: Request, lead_id: int) -> Response:
         if not user_can_reassign(request.user):
