@@ -194,8 +194,9 @@ def fill_leads(target: int) -> None:
         leads_insert_series(cursor, expressions=expressions, owner_user_ids=user_ids, first=current + 1, last=target)
         cursor.execute(
             """
-            INSERT INTO routing_assignment (lead_id, rep_id, method, arm, candidates, reason, created_at, rule_name)
-            SELECT l.id, r.id, 'round_robin', '', '[]'::jsonb, 'bench', l.created_at, 'Rule 0'
+            INSERT INTO routing_assignment (lead_id, rep_id, method, arm, candidates, reason, created_at, rule_name,
+                notify_attempts, notify_error)
+            SELECT l.id, r.id, 'round_robin', '', '[]'::jsonb, 'bench', l.created_at, 'Rule 0', 0, ''
             FROM leads_lead l JOIN routing_repprofile r ON r.user_id = l.owner_id
             WHERE NOT EXISTS (SELECT 1 FROM routing_assignment a WHERE a.lead_id = l.id)
             """
