@@ -43,3 +43,32 @@ def skip_locked_clause(*, of: str) -> str:
     if not (features.has_select_for_update and features.has_select_for_update_skip_locked):
         return ""
     return connection.ops.for_update_sql(skip_locked=True, of=(of,), no_key=features.has_select_for_no_key_update)
+
+
+def rows_update(model: type[models.Model], rows: list[tuple[object, dict]], fields: list[str]) -> int:
+    """`bulk_update` for many rows in one statement, `UPDATE … SET f = CASE id WHEN … END … WHERE id
+    IN (…)`, written directly: Django's `bulk_update` builds a `Case(When(...))` expression per row
+    and field and compiles them, which cost 0.8 s for 500 rows of 5 fields, forty times the
+    database's work. `rows`: (pk, {field: value}); values are prepared by each field as `save()`
+    prepares them. Plain SQL that PostgreSQL and SQLite both run. Returns the rows updated."""
+    if not rows:
+        return 0
+    quote = connection.ops.quote_name
+    meta = model._meta
+    pk_column = quote(meta.pk.column)
+    sets, params = [], []
+    for name in fields:
+        field = meta.get_field(name)
+        cases = []
+        for pk, values in rows:
+            cases.append("WHEN %s THEN %s")
+            params += [pk, field.get_db_prep_save(values[name], connection)]
+        case = f"CASE {pk_column} {' '.join(cases)} END"
+        if connection.features.requires_casted_case_in_updates:  # PostgreSQL, as bulk_update does
+            case = f"CAST({case} AS {field.cast_db_type(connection)})"
+        sets.append(f"{quote(field.column)} = {case}")
+    params += [pk for pk, _ in rows]
+    sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} WHERE {pk_column} IN ({', '.join(['%s'] * len(rows))})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
+from core.db import rows_update
 from core.exceptions import ApplicationError
 from core.models import Notification
 from leads.models import CLOSED_STAGES, Lead
@@ -320,8 +321,9 @@ _STEP_FIELDS = ["status", "next_action_at", "warned_at", "breached_at", "escalat
 
 def _clocks_save(*, clocks: list[_DueClock]) -> None:
     """Write the advanced clocks back, in one UPDATE per batch."""
-    rows = [ResponseClock(pk=c.pk, **{name: getattr(c, name) for name in _STEP_FIELDS}) for c in clocks]
-    ResponseClock.objects.bulk_update(rows, _STEP_FIELDS, batch_size=500)
+    rows_update(
+        ResponseClock, [(c.pk, {name: getattr(c, name) for name in _STEP_FIELDS}) for c in clocks], _STEP_FIELDS
+    )
 
 
 def sla_steps_run(*, batch_size: int = 500, now: datetime | None = None) -> SweepResult:

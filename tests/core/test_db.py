@@ -59,3 +59,26 @@ def test_skip_locked_clause_is_the_backends_own_lock_clause_or_nothing():
         assert clause == 'FOR NO KEY UPDATE OF "r" SKIP LOCKED' or clause == "FOR NO KEY UPDATE OF r SKIP LOCKED"
     else:
         assert clause == ""
+
+
+def test_rows_update_writes_each_rows_own_values_nulls_included_and_leaves_other_rows_alone():
+    # given: three leads; two get new values, one of them a NULL timestamp and one a timestamp
+    from django.utils import timezone
+
+    from core.db import rows_update
+
+    now = timezone.now()
+    a, b, c = (Lead.objects.create(email=f"{n}@example.org", email_normalized=f"{n}@example.org") for n in "abc")
+    Lead.objects.filter(pk=a.pk).update(last_touch_at=now)
+    # when
+    updated = rows_update(
+        Lead,
+        [(a.pk, {"title": "CEO", "last_touch_at": None}), (b.pk, {"title": "", "last_touch_at": now})],
+        ["title", "last_touch_at"],
+    )
+    # then
+    assert updated == 2
+    values = dict(Lead.objects.values_list("pk", "title"))
+    touched = dict(Lead.objects.values_list("pk", "last_touch_at"))
+    assert (values[a.pk], values[b.pk], values[c.pk]) == ("CEO", "", "")
+    assert touched[a.pk] is None and touched[b.pk] == now and touched[c.pk] is None
