@@ -120,6 +120,7 @@ def measure_find(label: str, repeats: int = 200, due_count: int = 500) -> None:
 
     from routing.locks import clocks_due_for_update
     from routing.models import RUNNING_CLOCK_STATUSES, ResponseClock
+    from routing.services.sla import DUE_CLOCK_COLUMNS
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -145,9 +146,8 @@ def measure_find(label: str, repeats: int = 200, due_count: int = 500) -> None:
         find.append(time.perf_counter() - t0)
         with transaction.atomic():
             t0 = time.perf_counter()
-            # The lock queryset as routing defines it (its joins included), read as model instances:
-            # the sweep reads a values_list of the same rows, private to routing.
-            rows = list(clocks_due_for_update(now=timezone.now(), limit=500))
+            # The lock queryset as routing defines it, read as the sweep reads it.
+            rows = list(clocks_due_for_update(now=timezone.now(), limit=500).values_list(*DUE_CLOCK_COLUMNS))
             lock.append(time.perf_counter() - t0)
             transaction.set_rollback(True)
     with transaction.atomic(), connection.cursor() as cursor:

@@ -214,16 +214,20 @@ class SweepResult:
     reassign_ids: list[int] = field(default_factory=list)
 
 
+# What the sweep reads of each due clock (one values_list row, no model instances).
+DUE_CLOCK_COLUMNS = (
+    *("id", "status", "escalation", "lead_id", "rep_id", "team_id", "warn_at", "due_at", "escalate_at"),
+    *("next_action_at", "warned_at", "breached_at", "escalated_at", "rep__user_id", "team__manager_id"),
+    *("lead__first_name", "lead__last_name", "lead__email", "lead__phone"),
+    *("rep__user__first_name", "rep__user__last_name", "rep__user__username", "lead__stage"),
+)
+
+
 class _DueClock:
     """A locked clock as the sweep reads it: the ladder's columns and the names its notifications
     need, from one values_list row (no model instances: a batch of 500 is read in a few ms)."""
 
-    COLUMNS = (
-        *("id", "status", "escalation", "lead_id", "rep_id", "team_id", "warn_at", "due_at", "escalate_at"),
-        *("next_action_at", "warned_at", "breached_at", "escalated_at", "rep__user_id", "team__manager_id"),
-        *("lead__first_name", "lead__last_name", "lead__email", "lead__phone"),
-        *("rep__user__first_name", "rep__user__last_name", "rep__user__username", "lead__stage"),
-    )
+    COLUMNS = DUE_CLOCK_COLUMNS
     __slots__ = (
         *("pk", "status", "escalation", "lead_id", "rep_id", "team_id", "warn_at", "due_at", "escalate_at"),
         *("next_action_at", "warned_at", "breached_at", "escalated_at", "rep_user_id", "manager_id"),
