@@ -11,6 +11,7 @@ class RoutingConfig(AppConfig):
 
         from leads import hooks
         from routing import hooks as routing_hooks
+        from routing import pages
         from routing.models import RepProfile
         from routing.selectors import ROUTING_CONFIG_MODELS, routing_config_cache_clear
         from routing.services.engine.decision import candidates_cache_clear
@@ -29,8 +30,6 @@ class RoutingConfig(AppConfig):
         hooks.hook_register(hooks.MERGED, routing_hooks.owners_recount_on_merge)
         hooks.hook_register(hooks.ERASED, routing_hooks.personal_data_erase)
         # What routing adds to the leads pages (panels, list filters, the bulk reassign).
-        from routing import pages
-
         for panel in pages.LEAD_PANELS:
             hooks.lead_panel_register(panel)
         hooks.lead_list_extension_register(pages.LEAD_LIST_EXTENSION)

@@ -11,6 +11,7 @@ from leads import hooks
 from leads.locks import leads_for_update
 from leads.models import Lead, Tag
 from leads.normalization import PhoneError, email_normalize, phone_to_e164
+from leads.selectors import lead_list_for_user
 from leads.services.intake import InvalidLeadData
 from leads.services.lifecycle import lead_stage_change
 
@@ -87,8 +88,6 @@ def leads_bulk_apply(
     """One bulk action on those of `lead_ids` the user may see, lead by lead: each its own short
     transaction, so one refused lead does not undo the others. "stage" and "tag" are the leads
     app's; other apps add theirs (routing's "reassign") through leads.hooks.lead_bulk_action_register."""
-    from leads.selectors import lead_list_for_user
-
     visible = lead_list_for_user(user=user).filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True)
     extension = None
     prepared = None
